@@ -1,0 +1,45 @@
+"""sgevent: event-driven, continuous-time simulation and online training of SpikingGamma
+spiking neural networks (NumPy + Numba).
+
+Public API::
+
+    net = sgevent.Network.create(n_in, hidden, n_out, n_buckets=8, seed=0)
+    res = sgevent.simulate(net, times, units)                 # event engine, continuous time
+    res = sgevent.simulate(net, times, units, dt=1e-4)        # event engine, grid model
+    ref = sgevent.simulate_reference(net, times, units, dt=1e-4)  # clock-driven reference
+"""
+
+from .engine import simulate
+from .errors import (
+    BurstLimitError,
+    ConfigError,
+    DataError,
+    EngineError,
+    InputError,
+    SgeventError,
+    TrainingError,
+)
+from .network import HiddenParams, Network
+from .propagator import grid_propagator, propagator
+from .reference import simulate_reference
+from .result import LayerSpikes, SimulationResult
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Network",
+    "HiddenParams",
+    "simulate",
+    "simulate_reference",
+    "propagator",
+    "grid_propagator",
+    "SimulationResult",
+    "LayerSpikes",
+    "SgeventError",
+    "ConfigError",
+    "InputError",
+    "DataError",
+    "BurstLimitError",
+    "EngineError",
+    "TrainingError",
+]

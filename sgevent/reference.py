@@ -1,0 +1,328 @@
+"""Clock-driven reference: the paper's discrete SpikingGamma recursion, one step at a time.
+
+This is the oracle the event engine's grid(dt) mode must reproduce spike for spike, and the
+"what a user would pick instead" baseline of the benchmarks (DESIGN.md section 4). It is written
+to be obviously the model of DESIGN.md section 1.4 rather than fast: every spiking source keeps
+its own ``K`` buckets ``yhat_i[k]`` (nothing is aggregated across presynaptic sources) and each
+step is a handful of vectorised NumPy operations, so its cost grows as ``1/dt``.
+
+State layout (all float64, zero at t = 0):
+
+- ``yhat[s]``, shape ``(n_s, K)``: buckets of source ``s`` (``s = 0`` input channels,
+  ``s = l + 1`` hidden layer ``l``); column 0 of a hidden source is the neurons' own sigma-delta
+  reconstruction ``yhat_j[0]``.
+- ``theta_dyn[l]``, shape ``(n_l,)``: adaptive part of hidden layer ``l``'s threshold.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .errors import BurstLimitError, ConfigError, InputError
+from .events import DEFAULT_READOUT_PERIOD, STEP_TOL, check_dt, check_spikes, resolve_window
+from .network import Network
+from .result import LayerSpikes, SimulationResult
+
+__all__ = ["simulate_reference"]
+
+
+
+def _cascade_coefficients(taus: np.ndarray, dt: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per-step decay ``alpha[k] = exp(-dt / tau[k])`` and feed ``1 - alpha[k]`` of a cascade.
+
+    Parameters
+    ----------
+    taus : ndarray of float64, shape (K,)
+        Bucket time constants (s).
+    dt : float
+        Step (s).
+
+    Returns
+    -------
+    alpha, one_minus_alpha : ndarray of float64, shape (K,)
+        ``one_minus_alpha`` is formed literally as ``1.0 - alpha`` (not ``-expm1``), matching
+        the recursion as written in DESIGN.md section 1.1.
+    """
+    alpha = np.exp(-dt / taus)
+    return alpha, 1.0 - alpha
+
+
+def _advance_delay_stages(yhat: np.ndarray, alpha: np.ndarray, one_minus_alpha: np.ndarray) -> None:
+    """Advance buckets ``k >= 1`` of every source one step, in place (writes ``yhat``).
+
+    ``yhat[:, k] <- alpha[k] * yhat[:, k] + (1 - alpha[k]) * yhat[:, k-1]`` for ``k >= 1``, with
+    both right-hand terms taken at step ``n-1`` (the right side is evaluated in full before the
+    assignment). Bucket 0 is left untouched; the caller decays it and adds spikes.
+
+    Parameters
+    ----------
+    yhat : ndarray of float64, shape (n, K)
+        Buckets at step ``n-1`` on entry, buckets ``k >= 1`` at step ``n`` on exit.
+    alpha, one_minus_alpha : ndarray of float64, shape (K,)
+    """
+    if yhat.shape[1] > 1:
+        yhat[:, 1:] = alpha[1:] * yhat[:, 1:] + one_minus_alpha[1:] * yhat[:, :-1]
+
+
+class _Projection:
+    """Dense mixing of one layer: ``x = b + mix(yhat_pre)`` (weights prepared once).
+
+    Per-neuron bucket weights (``v`` of shape ``(n_post, K)``)::
+
+        z[j, k] = sum_i w[j, i] * yhat_i[k]          (one matrix product, K*n_pre*n_post MACs)
+        x[j]    = b[j] + sum_k v[j, k] * z[j, k]     (K*n_post MACs)
+
+    Per-synapse bucket weights (``v`` of shape ``(n_post, n_pre, K)``): the products
+    ``w[j, i] * v[j, i, k]`` are formed once, then every step is one matrix-vector product over
+    the flattened ``(i, k)`` axis::
+
+        x[j] = b[j] + sum_{i, k} (w[j, i] v[j, i, k]) * yhat_i[k]   (K*n_pre*n_post MACs)
+    """
+
+    def __init__(self, w: np.ndarray, v: np.ndarray, b: np.ndarray, per_synapse: bool) -> None:
+        self.per_synapse = per_synapse
+        self.b = b
+        n_post, n_pre = w.shape
+        K = v.shape[-1]
+        if per_synapse:
+            self.wv = np.ascontiguousarray((w[:, :, None] * v).reshape(n_post, n_pre * K))
+            self.macs_per_step = n_post * n_pre * K
+        else:
+            self.w = w
+            self.v = v
+            self.macs_per_step = n_post * n_pre * K + n_post * K
+
+    def __call__(self, yhat_pre: np.ndarray) -> np.ndarray:
+        """Drive of the layer, shape ``(n_post,)``, from presynaptic buckets ``(n_pre, K)``."""
+        if self.per_synapse:
+            return self.b + self.wv @ yhat_pre.reshape(-1)
+        z = self.w @ yhat_pre  # (n_post, K): z[j, k] = sum_i w[j, i] yhat_i[k]
+        return self.b + np.einsum("jk,jk->j", self.v, z)
+
+
+def _step_of_spikes(times: np.ndarray, dt: float) -> np.ndarray:
+    """Step of each input spike: ``ceil(t / dt - 1e-9)`` (a spike on ``t_n`` is in step n)."""
+    return np.ceil(times / dt - STEP_TOL).astype(np.int64)
+
+
+def _step_of_readout(times: np.ndarray, dt: float) -> np.ndarray:
+    """Step read at each readout time: ``floor(t / dt + 1e-9)``."""
+    return np.floor(times / dt + STEP_TOL).astype(np.int64)
+
+
+def simulate_reference(
+    net: Network,
+    times,
+    units,
+    dt: float,
+    t_end: float | None = None,
+    readout_times=None,
+) -> SimulationResult:
+    """Run the discrete SpikingGamma model clock-driven, one step of ``dt`` at a time.
+
+    Parameters
+    ----------
+    net : Network
+        The network (hidden LNL-SD layers and a readout).
+    times : array_like of float, shape (n_spikes,)
+        Input spike times (s), finite and >= 0, any order.
+    units : array_like of int, shape (n_spikes,)
+        Input channel of each spike, ``0 <= unit < net.n_in``.
+    dt : float
+        Step (s), finite and > 0.
+    t_end : float, optional
+        End of the window (s), finite and >= 0. Default: the last input spike time rounded up
+        to the grid (0 without spikes); see :func:`sgevent.events.resolve_window`. Steps ``n = 0 .. N`` run with ``N = floor(t_end / dt + 1e-9)``; input spikes
+        that fall in a step after ``N`` are ignored.
+    readout_times : array_like of float, shape (n_t,), optional
+        Times (s) at which to report the readout, each in ``[0, t_end]``, any order, repeats
+        allowed. Default: every millisecond, ``k * 1e-3`` for ``k = 1 .. floor(t_end/1e-3 + 1e-9)``
+        (a default time that rounding puts above ``t_end`` is clipped to ``t_end``).
+
+    Returns
+    -------
+    SimulationResult
+        ``layers[l]``: the events of hidden layer ``l`` sorted by (time, neuron); a burst is one
+        event with ``counts`` spikes and total height ``heights = sum spike_gain * theta``; its
+        time is ``n * dt``. ``readout``: shape ``(n_t, n_out)``, row ``r`` is ``o[n_r]`` with
+        ``n_r = floor(readout_times[r] / dt + 1e-9)``. ``dt`` and ``t_end`` as run. ``stats``:
+
+        - ``n_steps``: steps run, ``N + 1`` (step 0 holds only the instant t = 0);
+        - ``macs_per_step``: list, multiply-accumulates of the synaptic mixing of each layer
+          (hidden layers, then readout) in one step (see Notes);
+        - ``dense_ops``: ``n_steps * sum(macs_per_step)``, every MAC of the synaptic mixing
+          performed in the run (bucket updates and threshold checks are not counted);
+        - ``n_input_spikes``: input spikes inside the window (step <= N).
+
+    Raises
+    ------
+    InputError
+        Invalid spikes (see :func:`sgevent.events.check_spikes`), ``dt`` not finite or <= 0,
+        ``t_end`` not finite or < 0, or a readout time that is negative, non-finite or after
+        ``t_end``.
+    BurstLimitError
+        A hidden neuron would need more than ``max_burst`` spikes at one step.
+
+    Notes
+    -----
+    With ``alpha[k] = exp(-dt / tau[k])`` of the source's cascade and all state zero before step
+    0, step ``n`` (covering ``(t_{n-1}, t_n]``, ``t_n = n dt``) does, in this order:
+
+    1. Input channels, with ``c_i[n]`` the number of spikes of channel ``i`` whose step
+       ``ceil(t/dt - 1e-9)`` is ``n``::
+
+           yhat_i[0][n] = alpha[0] yhat_i[0][n-1] + h_in c_i[n]
+           yhat_i[k][n] = alpha[k] yhat_i[k][n-1] + (1 - alpha[k]) yhat_i[k-1][n-1]   (k >= 1)
+
+    2. Each hidden layer in order, from the presynaptic buckets at step ``n`` (the layer below
+       has already spiked in this step)::
+
+           x_j[n] = b_j + sum_k v[j,k] sum_i w[j,i] yhat_i[k][n]           (per neuron)
+           x_j[n] = b_j + sum_i w[j,i] sum_k v[j,i,k] yhat_i[k][n]         (per synapse)
+
+       then ``theta_dyn_j <- exp(-dt/tau_theta) theta_dyn_j`` and
+       ``yhat_j[0] <- alpha[0] yhat_j[0]`` (the layer's own cascade), and while
+       ``max(0, x_j[n]) - yhat_j[0] >= theta_j`` with ``theta_j = theta_0 + theta_dyn_j``::
+
+           yhat_j[0] += spike_gain theta_j;  theta_dyn_j += m_f theta_j
+
+       (at most ``max_burst`` spikes). Buckets ``k >= 1`` of the layer follow the recursion
+       above from their step ``n-1`` values (so a spike at step n reaches bucket 1 at n+1).
+
+    3. Readout ``o[n] = b + sum_k v[c,k] sum_i w[c,i] yhat_i[k][n]`` over the last hidden
+       layer's buckets (or the per-synapse form).
+
+    MACs per step of a layer with ``n_pre`` inputs, ``n_post`` units and ``K`` buckets:
+    ``K n_pre n_post + K n_post`` with per-neuron bucket weights, ``K n_pre n_post`` with
+    per-synapse ones (``w[j,i] v[j,i,k]`` is formed once before the run).
+
+    For one spike of height ``h`` at step ``n_0`` into a cascade with equal time constants
+    (``alpha[k] = alpha``), the recursion gives
+    ``yhat[k][n] = h C(n - n_0, k) (1 - alpha)^k alpha^(n - n_0 - k)`` for ``n - n_0 >= k``
+    (and 0 before): a binomial probability in ``k``.
+    """
+    if not isinstance(net, Network):
+        raise ConfigError(f"net must be a sgevent Network, got {type(net).__name__}")
+    dt_f = check_dt(dt)
+    t_in, u_in = check_spikes(times, units, net.n_in)
+    t_end_f, ro_times = resolve_window(t_in, dt_f, t_end, readout_times)
+    n_last = int(math.floor(t_end_f / dt_f + STEP_TOL))  # N: steps 0..N run
+
+    ro_steps = _step_of_readout(ro_times, dt_f)
+    ro_unique, ro_inverse = np.unique(ro_steps, return_inverse=True)
+    ro_store = np.zeros((ro_unique.size, net.n_out))
+
+    # Input spikes binned to steps (sorted by time, so steps are non-decreasing); only the
+    # steps that hold spikes are listed, never a dense (steps x channels) array.
+    in_steps = _step_of_spikes(t_in, dt_f)
+    keep = in_steps <= n_last
+    in_steps, u_in = in_steps[keep], u_in[keep]
+    spike_steps, spike_starts = np.unique(in_steps, return_index=True)
+    spike_ends = np.append(spike_starts[1:], in_steps.size)
+
+    # Per-source cascades and per-layer projections.
+    n_hidden = len(net.hidden)
+    K = net.n_buckets
+    coef = [_cascade_coefficients(net.taus[s], dt_f) for s in range(n_hidden + 1)]
+    yhat = [np.zeros((n, K)) for n in (net.n_in, *net.hidden)]
+    proj = [_Projection(net.w[l], net.v[l], net.b[l], net.per_synapse) for l in range(net.n_layers)]
+    theta_dyn = [np.zeros(n) for n in net.hidden]
+    decay_theta = [math.exp(-dt_f / hp.tau_theta) for hp in net.hidden_params]
+    h_in = float(net.h_in)
+
+    rec: list[list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]] = [[] for _ in range(n_hidden)]
+    in_ptr = 0
+    ro_ptr = 0
+    for n in range(n_last + 1):
+        # 1. input channels
+        y_in = yhat[0]
+        alpha, one_minus = coef[0]
+        _advance_delay_stages(y_in, alpha, one_minus)
+        y_in[:, 0] *= alpha[0]
+        if in_ptr < spike_steps.size and spike_steps[in_ptr] == n:
+            chans, n_spk = np.unique(u_in[spike_starts[in_ptr]:spike_ends[in_ptr]], return_counts=True)
+            y_in[chans, 0] += h_in * n_spk
+            in_ptr += 1
+
+        # 2. hidden layers in order
+        for l in range(n_hidden):
+            hp = net.hidden_params[l]
+            x = proj[l](yhat[l])
+            y = np.maximum(x, 0.0)
+            own = yhat[l + 1]
+            alpha, one_minus = coef[l + 1]
+            _advance_delay_stages(own, alpha, one_minus)
+            yhat0 = own[:, 0]  # view: writes go to the source's bucket 0
+            yhat0 *= alpha[0]
+            td = theta_dyn[l]
+            td *= decay_theta[l]
+            active = np.flatnonzero(y - yhat0 >= hp.theta_0 + td)
+            if active.size == 0:
+                continue
+            firing = active
+            counts = np.zeros(active.size, dtype=np.int64)
+            heights = np.zeros(active.size)
+            pos = np.arange(active.size)  # position of each still-firing neuron in `active`
+            while firing.size:
+                over = counts[pos] >= hp.max_burst
+                if over.any():
+                    j = int(firing[np.flatnonzero(over)[0]])
+                    raise BurstLimitError(
+                        f"hidden layer {l}, neuron {j}: at t = {n * dt_f!r} s (step {n}, dt = "
+                        f"{dt_f!r} s) it still meets the spike condition after max_burst = "
+                        f"{hp.max_burst} spikes; raise max_burst or lower its drive"
+                    )
+                theta = hp.theta_0 + td[firing]
+                gain = hp.spike_gain * theta
+                yhat0[firing] += gain
+                td[firing] += hp.m_f * theta
+                counts[pos] += 1
+                heights[pos] += gain
+                still = y[firing] - yhat0[firing] >= hp.theta_0 + td[firing]
+                firing, pos = firing[still], pos[still]
+            rec[l].append((n, active, heights, counts))
+
+        # 3. readout
+        if ro_ptr < ro_unique.size and ro_unique[ro_ptr] == n:
+            ro_store[ro_ptr] = proj[-1](yhat[n_hidden])
+            ro_ptr += 1
+        else:
+            proj[-1](yhat[n_hidden])  # computed every step, as a clock-driven network does
+
+    layers = []
+    for l in range(n_hidden):
+        if rec[l]:
+            layers.append(
+                LayerSpikes(
+                    times=np.concatenate([np.full(a.size, n * dt_f) for n, a, _, _ in rec[l]]),
+                    neurons=np.concatenate([a for _, a, _, _ in rec[l]]).astype(np.int64),
+                    heights=np.concatenate([hgt for _, _, hgt, _ in rec[l]]),
+                    counts=np.concatenate([c for _, _, _, c in rec[l]]),
+                )
+            )
+        else:
+            layers.append(
+                LayerSpikes(
+                    times=np.zeros(0), neurons=np.zeros(0, dtype=np.int64),
+                    heights=np.zeros(0), counts=np.zeros(0, dtype=np.int64),
+                )
+            )
+
+    macs = [p.macs_per_step for p in proj]
+    n_steps = n_last + 1
+    stats = {
+        "n_steps": n_steps,
+        "macs_per_step": macs,
+        "dense_ops": n_steps * sum(macs),
+        "n_input_spikes": int(in_steps.size),
+    }
+    return SimulationResult(
+        layers=layers,
+        readout_times=ro_times,
+        readout=ro_store[ro_inverse].reshape(ro_times.size, net.n_out),
+        dt=dt_f,
+        t_end=t_end_f,
+        stats=stats,
+    )
