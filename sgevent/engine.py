@@ -30,8 +30,20 @@ import numpy as np
 from numba import njit
 
 from .build import Built, build
+from .gradient import (
+    LearnArgs,
+    advance_source,
+    flush,
+    grads_from_accumulators,
+    make_learn_args,
+    no_learning,
+    push_event,
+    src_offsets,
+    sync_sources,
+)
 from .crossing import _dot, _propagate_rows, next_crossing
-from .errors import BurstLimitError, EngineError, InputError
+from .errors import BurstLimitError, ConfigError, EngineError, InputError
+from .learning import LearnSpec, learning_times, loss_and_output_error
 from .events import STEP_TOL, check_dt, check_spikes, resolve_window
 from .network import Network
 from .propagator import prop_continuous, prop_grid
@@ -120,7 +132,7 @@ def _predict(B, l, j, t, horizon_abs, tol, z, y0, thd, P, W1, W2, zs):
 
 
 @njit(cache=True)
-def run_sample(B, in_t, in_u, t_end, ro_t, tol):
+def run_sample(B, in_t, in_u, t_end, ro_t, tol, LA):
     """Simulate one sample on the built network ``B``.
 
     Parameters
@@ -137,6 +149,8 @@ def run_sample(B, in_t, in_u, t_end, ro_t, tol):
         Sorted readout times (s or step), all <= t_end.
     tol : float
         Continuous spike-time tolerance (s).
+    LA : LearnArgs
+        Learning inputs; when ``LA.active`` the readout times are the learning events.
 
     Returns
     -------
@@ -152,6 +166,10 @@ def run_sample(B, in_t, in_u, t_end, ro_t, tol):
         Instants, input spikes, predictions, heap pushes, heap compactions.
     syn_ops, updates : ndarray of int64, shape (L,)
         Per layer: synaptic operations (event deliveries times fan-out) and neuron-state updates.
+    G, db : ndarray of float64
+        With learning: the accumulators of :mod:`sgevent.gradient` (flat per layer).
+    loss : float
+        With learning: the sample's loss.
     """
     L = B.n_post.shape[0]
     n_hid = L - 1
@@ -198,6 +216,33 @@ def run_sample(B, in_t, in_u, t_end, ro_t, tol):
     n_ro = ro_t.shape[0]
     p_in = 0
     p_ro = 0
+    # ---- learning state (tiny placeholders when inactive)
+    s_off = src_offsets(B)
+    act = LA.active
+    M = LA.buffer
+    src = np.zeros(s_off[L] if act else 0)
+    src_t = np.zeros(s_off[L] // K if act else 0)
+    Ps = np.empty((K, K))
+    dbuf = [np.zeros((B.n_post[0], M if act else 0))]
+    ybuf = [np.zeros((K, M if act else 0, B.n_pre[0]))]
+    for l in range(1, L):
+        dbuf.append(np.zeros((B.n_post[l], M if act else 0)))
+        ybuf.append(np.zeros((K, M if act else 0, B.n_pre[l])))
+    g_off = np.zeros(L + 1, dtype=np.int64)
+    for l in range(L):
+        g_off[l + 1] = g_off[l] + (K * B.n_post[l] * B.n_pre[l] if act else 0)
+    G = np.zeros(g_off[L])
+    db = np.zeros(n_tot)
+    deltas = np.zeros(n_tot)
+    xs = np.zeros(n_tot)
+    d_out = np.zeros(n_out)
+    p_soft = np.zeros(n_out)
+    smax = np.full(n_out, -np.inf)
+    snap_x = np.zeros((n_out if LA.loss == 2 and act else 0, n_tot))
+    snap_src = np.zeros((n_out if LA.loss == 2 and act else 0, src.shape[0]))
+    m_buf = 0
+    loss = 0.0
+    E = LA.n_events
     while True:
         while hsize > 0 and hv[0] != ver[hn[0]]:
             hsize = heap_pop(ht, hs, hn, hv, hsize)
@@ -206,12 +251,27 @@ def run_sample(B, in_t, in_u, t_end, ro_t, tol):
         t = min(t_heap, t_inp)
         # readouts due before this instant
         while p_ro < n_ro and (ro_t[p_ro] < t or t > t_end):
-            lr = L - 1
-            _propagate_layer(B, lr, ro_t[p_ro] - t_last[lr], z, y0, thd, P, W1, W2, zs)
-            t_last[lr] = max(t_last[lr], ro_t[p_ro])
-            updates[lr] += n_out
+            tr = ro_t[p_ro]
+            for l in range(L - 1, L):
+                _propagate_layer(B, l, tr - t_last[l], z, y0, thd, P, W1, W2, zs)
+                t_last[l] = max(t_last[l], tr)
+                updates[l] += B.n_post[l]
             for j in range(n_out):
-                ro[p_ro, j] = _x(B, lr, j, z)
+                ro[p_ro, j] = _x(B, L - 1, j, z)
+            if act:
+                for l in range(L - 1):
+                    _propagate_layer(B, l, tr - t_last[l], z, y0, thd, P, W1, W2, zs)
+                    t_last[l] = max(t_last[l], tr)
+                    for j in range(B.n_post[l]):
+                        xs[B.post_off[l] + j] = _x(B, l, j, z)
+                sync_sources(B, tr, src, src_t, s_off, P, Ps, W1, W2)
+                loss += _learning_event(B, LA, p_ro, E, ro[p_ro], xs, src, s_off, dbuf, ybuf, m_buf, db, deltas,
+                                        d_out, p_soft, smax, snap_x, snap_src)
+                if LA.loss != 2 and (LA.loss != 1 or p_ro == E - 1):
+                    m_buf += 1
+                    if m_buf == M:
+                        flush(B, dbuf, ybuf, G, g_off)
+                        m_buf = 0
             p_ro += 1
         if t > t_end:
             break
@@ -222,6 +282,9 @@ def run_sample(B, in_t, in_u, t_end, ro_t, tol):
             t_last[0] = t
             updates[0] += B.n_post[0]
             while p_in < n_in and in_t[p_in] == t:
+                if act:
+                    advance_source(B, 0, in_u[p_in], t, src, src_t, s_off, P, W1, W2)
+                    src[s_off[0] + in_u[p_in] * K] += B.h_in
                 _add_jump(B, 0, in_u[p_in], B.h_in, z)
                 syn_ops[0] += B.n_post[0]
                 stats[ST_INPUTS] += 1
@@ -278,7 +341,7 @@ def run_sample(B, in_t, in_u, t_end, ro_t, tol):
                         info[0] = l
                         info[1] = j
                         info[2] = t
-                        return STATUS_BURST, info, sp_t[:n_sp], sp_h[:n_sp], sp_l[:n_sp], sp_n[:n_sp], sp_c[:n_sp], ro, stats, syn_ops, updates
+                        return STATUS_BURST, info, sp_t[:n_sp], sp_h[:n_sp], sp_l[:n_sp], sp_n[:n_sp], sp_c[:n_sp], ro, stats, syn_ops, updates, G, db, loss
                     y0[g] += B.spike_gain[l] * theta
                     height += B.spike_gain[l] * theta
                     thd[g] += B.m_f[l] * theta
@@ -304,6 +367,9 @@ def run_sample(B, in_t, in_u, t_end, ro_t, tol):
                     sp_n[n_sp] = j
                     sp_c[n_sp] = count
                     n_sp += 1
+                    if act:
+                        advance_source(B, l + 1, j, t, src, src_t, s_off, P, W1, W2)
+                        src[s_off[l + 1] + j * K] += height
                     cur_ids[n_prev + n_this] = j  # stash after the previous layer's list
                     cur_h[n_prev + n_this] = height
                     n_this += 1
@@ -315,7 +381,7 @@ def run_sample(B, in_t, in_u, t_end, ro_t, tol):
                     info[0] = l
                     info[1] = j
                     info[2] = t
-                    return STATUS_SEARCH, info, sp_t[:n_sp], sp_h[:n_sp], sp_l[:n_sp], sp_n[:n_sp], sp_c[:n_sp], ro, stats, syn_ops, updates
+                    return STATUS_SEARCH, info, sp_t[:n_sp], sp_h[:n_sp], sp_l[:n_sp], sp_n[:n_sp], sp_c[:n_sp], ro, stats, syn_ops, updates, G, db, loss
                 if s < np.inf:
                     if hsize == cap:
                         hsize = heap_compact(ht, hs, hn, hv, hsize, ver)
@@ -336,7 +402,61 @@ def run_sample(B, in_t, in_u, t_end, ro_t, tol):
             for q in range(n_prev):
                 _add_jump(B, lr, cur_ids[q], cur_h[q], z)
                 syn_ops[lr] += n_out
-    return STATUS_OK, info, sp_t[:n_sp], sp_h[:n_sp], sp_l[:n_sp], sp_n[:n_sp], sp_c[:n_sp], ro, stats, syn_ops, updates
+    if act:
+        if LA.loss == 2:  # max over time: backward from each class's argmax snapshot
+            mx = smax.max()
+            tot = 0.0
+            for c in range(n_out):
+                p_soft[c] = np.exp(smax[c] - mx)
+                tot += p_soft[c]
+            for c in range(n_out):
+                p_soft[c] /= tot
+            loss = -np.log(p_soft[LA.label])
+            for c in range(n_out):
+                d_out[:] = 0.0
+                d_out[c] = p_soft[c] - (1.0 if c == LA.label else 0.0)
+                push_event(B, LA, d_out, snap_x[c], snap_src[c], s_off, dbuf, ybuf, m_buf, db, deltas)
+                m_buf += 1
+                if m_buf == M:
+                    flush(B, dbuf, ybuf, G, g_off)
+                    m_buf = 0
+        if m_buf > 0:
+            flush(B, dbuf, ybuf, G, g_off)
+    return STATUS_OK, info, sp_t[:n_sp], sp_h[:n_sp], sp_l[:n_sp], sp_n[:n_sp], sp_c[:n_sp], ro, stats, syn_ops, updates, G, db, loss
+
+
+@njit(cache=True)
+def _learning_event(B, LA, e, E, o, xs, src, s_off, dbuf, ybuf, m_buf, db, deltas, d_out, p_soft, smax, snap_x, snap_src):
+    """Loss term and output error of learning event ``e``; pushes it into the buffers (or, for
+    the ``max`` loss, updates the per-class argmax snapshots). Returns the loss increment."""
+    n_out = o.shape[0]
+    if LA.loss == 3:  # mse
+        inc = 0.0
+        for c in range(n_out):
+            d = o[c] - LA.target[e, c]
+            inc += 0.5 * d * d / E
+            d_out[c] = d / E
+        push_event(B, LA, d_out, xs, src, s_off, dbuf, ybuf, m_buf, db, deltas)
+        return inc
+    if LA.loss == 2:  # max: keep the first maximum in time of each class
+        for c in range(n_out):
+            if o[c] > smax[c]:
+                smax[c] = o[c]
+                snap_x[c, :] = xs
+                snap_src[c, :] = src
+        return 0.0
+    if LA.loss == 1 and e != E - 1:
+        return 0.0
+    mx = o.max()
+    tot = 0.0
+    for c in range(n_out):
+        p_soft[c] = np.exp(o[c] - mx)
+        tot += p_soft[c]
+    scale = 1.0 / E if LA.loss == 0 else 1.0
+    for c in range(n_out):
+        d_out[c] = (p_soft[c] / tot - (1.0 if c == LA.label else 0.0)) * scale
+    push_event(B, LA, d_out, xs, src, s_off, dbuf, ybuf, m_buf, db, deltas)
+    return -(o[LA.label] - mx - np.log(tot)) * scale
 
 
 def prepare_inputs(net: Network, times, units, dt, t_end, readout_times):
@@ -367,6 +487,10 @@ def simulate(
     dt: float | None = None,
     t_end: float | None = None,
     readout_times=None,
+    *,
+    learn: LearnSpec | None = None,
+    label: int | None = None,
+    target=None,
 ) -> SimulationResult:
     """Simulate one sample with the event-driven engine.
 
@@ -385,13 +509,21 @@ def simulate(
         End of the window (s); default: the last input spike time. Inputs after it are ignored.
     readout_times : array_like of float, optional
         Times (s, within ``[0, t_end]``) at which to evaluate the readout; default every 1 ms.
+    learn : LearnSpec, optional
+        Also compute the loss and its gradients (DESIGN.md 3, :mod:`sgevent.learning`); the
+        readout is then evaluated at the learning events (``readout_times`` must be None).
+    label : int, optional
+        Class of the sample (cross-entropy losses).
+    target : array_like, shape (n_events, n_out), optional
+        Regression targets at the learning events (``mse`` loss).
 
     Returns
     -------
     SimulationResult
         Per hidden layer the spike events (time, neuron, height, count); the readout at the
         requested times; ``stats`` with instants, input spikes, predictions, heap pushes,
-        synaptic operations and neuron-state updates per layer.
+        synaptic operations and neuron-state updates per layer; with ``learn``, ``loss`` and
+        ``grads`` (per layer ``{"w", "v", "b"}``).
 
     Raises
     ------
@@ -402,10 +534,22 @@ def simulate(
     EngineError
         The spike search failed to converge (a bug; please report).
     """
+    if learn is not None:
+        if readout_times is not None:
+            raise InputError("with learn=..., the readout is evaluated at the learning events: pass readout_times=None")
+        if backward_unavailable(learn):
+            raise ConfigError("backward='traces' is not available in the event engine yet; use 'instant' or 'steady'")
+        t_chk, _ = check_spikes(times, units, net.n_in)
+        t_end_r, _ = resolve_window(t_chk, None if dt is None else check_dt(dt), t_end, None)
+        readout_times = learning_times(t_end_r, learn.learn_period)
+        # validates label/target shapes before any simulation (E x n_out dummy readouts)
+        loss_and_output_error(np.zeros((readout_times.size, net.n_out)), learn.loss, label, target)
+        t_end = t_end_r
     in_t, in_u, t_end, ro_k, order, ro_req, t_end_k = prepare_inputs(net, times, units, dt, t_end, readout_times)
     B = build(net, dt)
-    status, info, sp_t, sp_h, sp_l, sp_n, sp_c, ro_out, stats, syn_ops, updates = run_sample(
-        B, in_t, in_u, float(t_end_k), np.ascontiguousarray(ro_k, dtype=np.float64), TIME_TOL
+    LA = no_learning(net) if learn is None else make_learn_args(net, learn, ro_k.size, label, target)
+    (status, info, sp_t, sp_h, sp_l, sp_n, sp_c, ro_out, stats, syn_ops, updates, G, db, loss) = run_sample(
+        B, in_t, in_u, float(t_end_k), np.ascontiguousarray(ro_k, dtype=np.float64), TIME_TOL, LA
     )
     scale = 1.0 if dt is None else float(dt)
     if status == STATUS_BURST:
@@ -436,4 +580,14 @@ def simulate(
         "synaptic_ops": syn_ops.tolist(),
         "state_updates": updates.tolist(),
     }
-    return SimulationResult(layers=layers, readout_times=ro_req, readout=readout, dt=dt, t_end=t_end, stats=st)
+    if learn is None:
+        return SimulationResult(layers=layers, readout_times=ro_req, readout=readout, dt=dt, t_end=t_end, stats=st)
+    return SimulationResult(
+        layers=layers, readout_times=ro_req, readout=readout, dt=dt, t_end=t_end, stats=st,
+        loss=float(loss), grads=grads_from_accumulators(net, G, db),
+    )
+
+
+def backward_unavailable(spec: LearnSpec) -> bool:
+    """True for backward options the engine does not implement yet."""
+    return spec.backward == "traces"

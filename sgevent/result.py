@@ -63,6 +63,11 @@ class SimulationResult:
         End of the simulated window (s).
     stats : dict
         Operation counts (engine-specific; see the producing function).
+    loss : float or None
+        With ``learn=``: the sample's loss (DESIGN.md 3).
+    grads : list of dict or None
+        With ``learn=``: per layer (hidden layers, then readout) ``{"w": dL/dw, "v": dL/dv,
+        "b": dL/db}``, same shapes as the network's arrays (``b`` is zero when unused).
     """
 
     layers: list[LayerSpikes]
@@ -71,6 +76,8 @@ class SimulationResult:
     dt: float | None
     t_end: float
     stats: dict[str, Any] = field(default_factory=dict)
+    loss: float | None = None
+    grads: list[dict[str, Any]] | None = None
 
     @property
     def n_spikes(self) -> list[int]:
