@@ -72,12 +72,17 @@ def _propagate_layer(B, l, dtl, z, y0, thd, P, W1, W2, zs):
         prop_grid(B.rates[l], np.int64(dtl), P, W1, W2)
     else:
         prop_continuous(B.rates[l], dtl, P, W1, W2)
-    zl = z[B.c_off[l]:B.c_off[l + 1]].reshape(B.n_post[l], R, K)
-    for j in range(B.n_post[l]):
-        _propagate_rows(P, zl[j], zs)
-        for r in range(R):
-            for k in range(K):
-                zl[j, r, k] = zs[r, k]
+    tmp = zs[0]
+    base = B.c_off[l]
+    for row in range(B.n_post[l] * R):
+        a = base + row * K
+        for i in range(K):
+            acc = 0.0
+            for c in range(i + 1):
+                acc += P[i, c] * z[a + c]
+            tmp[i] = acc
+        for i in range(K):
+            z[a + i] = tmp[i]
     if l < B.n_post.shape[0] - 1:
         if B.grid:
             d0 = B.own0[l] ** dtl
@@ -93,12 +98,13 @@ def _propagate_layer(B, l, dtl, z, y0, thd, P, W1, W2, zs):
 
 @njit(cache=True)
 def _x(B, l, j, z):
-    """Signal ``x_j = b_j + sum_r c[j,r] . z_j[r]`` of neuron ``j`` of layer ``l``."""
-    K = B.K
-    R = B.R
-    zl = z[B.c_off[l]:B.c_off[l + 1]].reshape(B.n_post[l], R, K)
-    cl = B.c[B.c_off[l]:B.c_off[l + 1]].reshape(B.n_post[l], R, K)
-    return B.b[B.post_off[l] + j] + _dot(cl[j], zl[j])
+    """Signal ``x_j = b_j + sum_r c[j,r] . z_j[r]`` of neuron ``j`` of layer ``l`` (flat indexing)."""
+    n = B.R * B.K
+    a = B.c_off[l] + j * n
+    acc = B.b[B.post_off[l] + j]
+    for q in range(n):
+        acc += B.c[a + q] * z[a + q]
+    return acc
 
 
 @njit(cache=True)
@@ -106,22 +112,68 @@ def _add_jump(B, l, i, height, z):
     """Deliver a spike of height ``height`` from pre-neuron ``i`` to every neuron of layer ``l``."""
     R = B.R
     K = B.K
-    n_post = B.n_post[l]
-    jl = B.jump[B.jump_off[l]:B.jump_off[l + 1]].reshape(B.n_pre[l], n_post, R)
-    zl = z[B.c_off[l]:B.c_off[l + 1]].reshape(n_post, R, K)
-    for j in range(n_post):
-        for r in range(R):
-            zl[j, r, 0] += height * jl[i, j, r]
+    n_rows = B.n_post[l] * R
+    ja = B.jump_off[l] + i * n_rows
+    za = B.c_off[l]
+    for row in range(n_rows):
+        z[za + row * K] += height * B.jump[ja + row]
 
 
 @njit(cache=True)
-def _predict(B, l, j, t, horizon_abs, tol, z, y0, thd, P, W1, W2, zs):
-    K = B.K
+def _neuron_stats(B, l, j, z):
+    """``x``, ``c1 . z`` and the bounds ``M2`` and ``x_max`` of neuron ``j`` (flat indexing).
+
+    ``M2`` bounds ``x''`` and ``x_max`` bounds ``x`` for all future times (see
+    :mod:`sgevent.crossing`); spikes change neither (they only touch ``yhat0`` and ``theta``).
+    """
     R = B.R
-    n_post = B.n_post[l]
-    zl = z[B.c_off[l]:B.c_off[l + 1]].reshape(n_post, R, K)
-    cl = B.c[B.c_off[l]:B.c_off[l + 1]].reshape(n_post, R, K)
-    c1l = B.c1[B.c_off[l]:B.c_off[l + 1]].reshape(n_post, R, K)
+    K = B.K
+    a = B.c_off[l] + j * R * K
+    r0 = B.nr_off[l] + j * R
+    x = B.b[B.post_off[l] + j]
+    d1 = 0.0
+    m2 = 0.0
+    xmax = x
+    for r in range(R):
+        zp = 0.0
+        zn = 0.0
+        for k in range(K):
+            q = a + r * K + k
+            v = z[q]
+            x += B.c[q] * v
+            d1 += B.c1[q] * v
+            if v > zp:
+                zp = v
+            elif -v > zn:
+                zn = -v
+        m2 += B.n2p[r0 + r] * zp + B.n2n[r0 + r] * zn
+        xmax += B.n0p[r0 + r] * zp + B.n0n[r0 + r] * zn
+    return x, d1, m2, xmax
+
+
+@njit(cache=True)
+def _may_cross(B, l, x, d1, m2, xmax, y0g, thdg, horizon):
+    """False when the neuron provably cannot reach threshold within ``horizon``.
+
+    The first step of :func:`sgevent.crossing.next_crossing`: the convex bound
+    ``q(u) = f + f' u + M2 u^2 / 2`` (grid: ``M2 u (u-1) / 2``) with ``q(0) < 0`` is negative on
+    all of ``(0, horizon]`` iff ``q(horizon) < 0``; ``x_max < theta_0`` rules out every future.
+    """
+    th0 = B.theta_0[l]
+    if xmax - th0 < 0.0:
+        return False
+    f0 = x - y0g - th0 - thdg
+    if B.grid:
+        d1 += y0g * (1.0 - B.own0[l]) + thdg * (1.0 - B.own_th[l])
+        return f0 + horizon * d1 + 0.5 * m2 * horizon * (horizon - 1.0) >= 0.0
+    d1 += y0g * B.own0[l] + thdg * B.own_th[l]
+    return f0 + horizon * d1 + 0.5 * m2 * horizon * horizon >= 0.0
+
+
+@njit(cache=True)
+def _predict(B, l, j, t, horizon_abs, tol, zl, cl, c1l, y0, thd, P, W1, W2, zs):
+    """Next crossing of neuron ``j`` of layer ``l``; ``zl, cl, c1l`` are the layer's (n_post, R, K) views."""
+    R = B.R
     a, e = B.nr_off[l] + j * R, B.nr_off[l] + (j + 1) * R
     g = B.post_off[l] + j
     return next_crossing(
@@ -131,7 +183,7 @@ def _predict(B, l, j, t, horizon_abs, tol, z, y0, thd, P, W1, W2, zs):
     )
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def run_sample(B, in_t, in_u, t_end, ro_t, tol, LA):
     """Simulate one sample on the built network ``B``.
 
@@ -320,6 +372,9 @@ def run_sample(B, in_t, in_u, t_end, ro_t, tol, LA):
                 syn_ops[l] += n_post
             n_this = 0
             n_check = n_post if check_all else n_forced
+            zl = z[B.c_off[l]:B.c_off[l + 1]].reshape(n_post, R, K)
+            cl = B.c[B.c_off[l]:B.c_off[l + 1]].reshape(n_post, R, K)
+            c1l = B.c1[B.c_off[l]:B.c_off[l + 1]].reshape(n_post, R, K)
             for q in range(n_check):
                 if check_all:
                     j = q
@@ -330,7 +385,7 @@ def run_sample(B, in_t, in_u, t_end, ro_t, tol, LA):
                 g = p0 + j
                 force = forced[g] and not touched
                 forced[g] = False
-                x = _x(B, l, j, z)
+                x, d1z, m2, xmax = _neuron_stats(B, l, j, z)
                 y = x if x > 0.0 else 0.0
                 theta = B.theta_0[l] + thd[g]
                 count = 0
@@ -376,7 +431,10 @@ def run_sample(B, in_t, in_u, t_end, ro_t, tol, LA):
                 # re-predict this neuron
                 ver[g] += 1
                 stats[ST_PREDICTIONS] += 1
-                s = _predict(B, l, j, t, horizon, tol, z, y0, thd, P, W1, W2, zs)
+                if _may_cross(B, l, x, d1z, m2, xmax, y0[g], thd[g], horizon - t):
+                    s = _predict(B, l, j, t, horizon, tol, zl, cl, c1l, y0, thd, P, W1, W2, zs)
+                else:
+                    s = np.inf
                 if s != s:
                     info[0] = l
                     info[1] = j
