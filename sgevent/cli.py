@@ -3,12 +3,15 @@
     sgevent data stats DIR_OR_FILE        dataset statistics of SHD-layout files
     sgevent data synth-digits --out DIR   generate the synthetic spoken digits
     sgevent baseline --data-dir DIR       logistic regression on binned spike counts
+    sgevent train --data-dir DIR [--config FILE.json] [options]   train (or --resume RUN_DIR)
+    sgevent eval --checkpoint PATH --data-dir DIR [--split test]    evaluate a saved model
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -59,6 +62,74 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_config(args: argparse.Namespace):
+    from dataclasses import replace
+
+    from .config import TrainConfig, load_config
+
+    cfg = load_config(args.config) if args.config else TrainConfig()
+    over = {k: getattr(args, k) for k in ("epochs", "batch_size", "seed", "workers", "window",
+                                           "max_train_samples", "max_eval_samples") if getattr(args, k) is not None}
+    if args.dt is not None:
+        over["dt"] = None if args.dt <= 0 else args.dt
+    cfg = replace(cfg, **over)
+    if args.lr is not None:
+        cfg = replace(cfg, optim=replace(cfg.optim, lr=args.lr))
+    return cfg
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .data import load_h5
+    from .rundir import RunDir
+    from .trainer import Trainer
+
+    files = _split_files(Path(args.data_dir))
+    if "train" not in files:
+        raise SgeventError(f"{args.data_dir}: no *_train.h5 file")
+    train = load_h5(files["train"])
+    test = load_h5(files["test"]) if "test" in files else None
+    print(train.format_stats())
+    if args.resume:
+        run = RunDir.open(args.resume)
+        trainer = Trainer.resume(run, train, test_data=test, progress=not args.quiet)
+    else:
+        cfg = _train_config(args)
+        run = RunDir.create(args.runs, args.name, config=cfg.to_dict(), seed=cfg.seed, argv=sys.argv)
+        trainer = Trainer(cfg, train, run, test_data=test, progress=not args.quiet)
+    print(f"run directory: {run.path}")
+    res = trainer.fit()
+    if "test_accuracy" in res:
+        print(f"test accuracy {res['test_accuracy']:.4f}, hidden spikes per sample {res['test_hidden_spikes_per_sample']}")
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from .batch import evaluate
+    from .checkpoint import load_checkpoint, payload_to_network
+    from .config import TrainConfig
+    from .data import load_h5
+    from .trainer import default_window
+
+    d = load_checkpoint(args.checkpoint)
+    net = payload_to_network(d["net"])
+    cfg = TrainConfig.from_dict(d["config"])
+    files = _split_files(Path(args.data_dir))
+    if args.split not in files:
+        raise SgeventError(f"{args.data_dir}: no file for split {args.split!r}; found {sorted(files)}")
+    data = load_h5(files[args.split])
+    window = cfg.window or default_window(data, cfg.learn.learn_period)
+    dt = cfg.dt if args.dt is None else (None if args.dt <= 0 else args.dt)
+    res = evaluate(net, data, dt=dt, window=window, learn_period=cfg.learn.learn_period,
+                   workers=args.workers or (os.cpu_count() or 1))
+    out = {k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in res.items()}
+    out.update({"checkpoint": str(args.checkpoint), "data": str(files[args.split]), "dt": dt})
+    print(f"{files[args.split]}: accuracy {res['accuracy']:.4f} on {res['n_samples']} samples, "
+          f"hidden spikes per sample {res['hidden_spikes_per_sample']}, dt={'continuous' if dt is None else dt}")
+    if args.out:
+        Path(args.out).write_text(json.dumps(out, indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sgevent", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
@@ -85,6 +156,33 @@ def build_parser() -> argparse.ArgumentParser:
     bl.add_argument("--seed", type=int, default=0)
     bl.add_argument("--out", help="write the result as JSON here")
     bl.set_defaults(func=_cmd_baseline)
+
+    tr = sub.add_parser("train", help="train on SHD-layout files (a config file plus flags)")
+    tr.add_argument("--data-dir", required=True, help="folder with *_train.h5 (and *_test.h5)")
+    tr.add_argument("--config", help="JSON file with TrainConfig fields")
+    tr.add_argument("--resume", help="continue the run in this run directory")
+    tr.add_argument("--runs", default="runs", help="parent of run directories")
+    tr.add_argument("--name", help="run name (default: timestamp)")
+    tr.add_argument("--epochs", type=int)
+    tr.add_argument("--batch-size", dest="batch_size", type=int)
+    tr.add_argument("--lr", type=float)
+    tr.add_argument("--dt", type=float, help="grid step in s (0: continuous)")
+    tr.add_argument("--window", type=float)
+    tr.add_argument("--seed", type=int)
+    tr.add_argument("--workers", type=int)
+    tr.add_argument("--max-train-samples", dest="max_train_samples", type=int)
+    tr.add_argument("--max-eval-samples", dest="max_eval_samples", type=int)
+    tr.add_argument("--quiet", action="store_true")
+    tr.set_defaults(func=_cmd_train)
+
+    ev = sub.add_parser("eval", help="evaluate a checkpoint on SHD-layout files")
+    ev.add_argument("--checkpoint", required=True)
+    ev.add_argument("--data-dir", required=True)
+    ev.add_argument("--split", default="test")
+    ev.add_argument("--dt", type=float, help="override the time model (0: continuous)")
+    ev.add_argument("--workers", type=int, default=0)
+    ev.add_argument("--out", help="write the result as JSON here")
+    ev.set_defaults(func=_cmd_eval)
     return p
 
 
