@@ -22,6 +22,7 @@ import numpy as np
 
 from .errors import BurstLimitError, ConfigError, InputError
 from .events import DEFAULT_READOUT_PERIOD, STEP_TOL, check_dt, check_spikes, resolve_window
+from .learning import LearnSpec, learning_times
 from .network import Network
 from .result import LayerSpikes, SimulationResult
 
@@ -112,6 +113,152 @@ def _step_of_readout(times: np.ndarray, dt: float) -> np.ndarray:
     return np.floor(times / dt + STEP_TOL).astype(np.int64)
 
 
+def _check_label(label, n_out: int) -> int:
+    """A class label: an integer in ``0 .. n_out - 1`` (bools and fractional numbers refused)."""
+    if label is None or isinstance(label, (bool, np.bool_)):
+        raise InputError(f"label must be an integer in 0..{n_out - 1}, got {label!r}")
+    try:
+        y = int(label)
+        ok = y == label
+    except (TypeError, ValueError):
+        ok = False
+    if not ok or not (0 <= y < n_out):
+        raise InputError(f"label must be an integer in 0..{n_out - 1}, got {label!r}")
+    return y
+
+
+def _check_target(target, n_events: int, n_out: int) -> np.ndarray:
+    """Targets of the ``mse`` loss: finite, shape ``(n_events, n_out)``."""
+    if target is None:
+        raise InputError(f"loss 'mse' needs target of shape ({n_events}, {n_out}) (learning events, n_out)")
+    try:
+        T = np.asarray(target, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError(f"target must be a numeric array of shape ({n_events}, {n_out})") from None
+    if T.shape != (n_events, n_out):
+        raise InputError(
+            f"target must have shape ({n_events}, {n_out}) (learning events, n_out), got {T.shape}"
+        )
+    if not np.all(np.isfinite(T)):
+        raise InputError("target holds non-finite values")
+    return T
+
+
+class _Learner:
+    """Loss and gradients of one sample, accumulated event by event (learning.py module notes).
+
+    Written from the definitions, independently of :func:`sgevent.learning.loss_and_output_error`
+    and of the engine's ``G`` accumulation: at every learning event the output error
+    ``delta^L_e = dL/do_e`` is propagated down through the recorded hidden drives ``x^l_e`` and
+    each layer's gradient is added directly from the recorded source buckets ``Y^s_e``. For
+    ``mean``, ``last`` and ``mse`` this happens as the event is reached (memory constant in
+    time); for ``max`` each class keeps the snapshot ``(x, Y)`` of its current first maximum and
+    the gradient is formed at the end.
+    """
+
+    def __init__(self, net: Network, spec: LearnSpec, n_events: int, label, target) -> None:
+        self.net = net
+        self.spec = spec
+        self.E = n_events
+        n_out = net.n_out
+        if spec.backward == "traces":
+            raise ConfigError("backward='traces' is not available in the reference yet")
+        if spec.loss == "mse":
+            self.T = _check_target(target, n_events, n_out)
+        else:
+            self.y = _check_label(label, n_out)
+        self.gw = [np.zeros_like(a) for a in net.w]
+        self.gv = [np.zeros_like(a) for a in net.v]
+        self.gb = [np.zeros_like(a) for a in net.b]
+        # g[l][j, i]: the bucket map's gain from source i into unit j of layer l (backward mode)
+        self.gain = []
+        for l in range(net.n_layers):
+            v = net.v[l]
+            if net.per_synapse:
+                g = v[:, :, 0] if spec.backward == "instant" else v.sum(axis=2)
+            else:
+                g = (v[:, 0] if spec.backward == "instant" else v.sum(axis=1))[:, None]
+            self.gain.append(net.w[l] * g)  # (n_post, n_pre): w[j,i] g[j,i]
+        self.loss = 0.0
+        if spec.loss == "max":
+            self.m = np.full(n_out, -np.inf)  # running max per class
+            self.snap: list = [None] * n_out  # per class: (x list, Y list) at its first maximum
+
+    @staticmethod
+    def _log_softmax(o: np.ndarray) -> np.ndarray:
+        mx = o.max()
+        return o - (mx + math.log(np.exp(o - mx).sum()))
+
+    def event(self, e: int, o: np.ndarray, xs: list, Ys: list) -> None:
+        """Learning event ``e`` (0-based) with readout ``o``, hidden drives ``xs``, buckets ``Ys``."""
+        loss, E = self.spec.loss, self.E
+        if loss == "mse":
+            d = o - self.T[e]
+            self.loss += 0.5 * float(d @ d) / E
+            self._backward(d / E, xs, Ys)
+        elif loss == "mean":
+            logp = self._log_softmax(o)
+            self.loss -= float(logp[self.y]) / E
+            d = np.exp(logp)
+            d[self.y] -= 1.0
+            self._backward(d / E, xs, Ys)
+        elif loss == "last":
+            if e == E - 1:
+                logp = self._log_softmax(o)
+                self.loss = -float(logp[self.y])
+                d = np.exp(logp)
+                d[self.y] -= 1.0
+                self._backward(d, xs, Ys)
+        else:  # max: strictly greater keeps the first maximum in time
+            better = np.flatnonzero(o > self.m)
+            if better.size:
+                snap = ([x.copy() for x in xs], [Y.copy() for Y in Ys])  # shared by these classes
+                self.m[better] = o[better]
+                for c in better:
+                    self.snap[c] = snap
+
+    def finish(self) -> tuple[float, list[dict]]:
+        if self.spec.loss == "max":
+            logp = self._log_softmax(self.m)
+            self.loss = -float(logp[self.y])
+            g = np.exp(logp)
+            g[self.y] -= 1.0
+            done: set[int] = set()
+            for c in range(self.net.n_out):
+                if id(self.snap[c]) in done:
+                    continue
+                done.add(id(self.snap[c]))
+                same = [k for k in range(self.net.n_out) if self.snap[k] is self.snap[c]]
+                d = np.zeros(self.net.n_out)
+                d[same] = g[same]  # gradient flows only at each class's argmax event
+                self._backward(d, *self.snap[c])
+        grads = [
+            {"w": self.gw[l], "v": self.gv[l], "b": self.gb[l] if self.net.bias[l] else np.zeros_like(self.gb[l])}
+            for l in range(self.net.n_layers)
+        ]
+        return float(self.loss), grads
+
+    def _backward(self, delta: np.ndarray, xs: list, Ys: list) -> None:
+        """Add one event's gradients, from the output error ``delta`` down to layer 0."""
+        net = self.net
+        for l in range(net.n_layers - 1, -1, -1):
+            Y = Ys[l]  # buckets of the layer's source, (n_pre, K)
+            w, v = net.w[l], net.v[l]
+            if net.per_synapse:
+                # dw[j,i] += delta[j] sum_k v[j,i,k] Y[i,k];  dv[j,i,k] += delta[j] w[j,i] Y[i,k]
+                self.gw[l] += delta[:, None] * np.einsum("jik,ik->ji", v, Y)
+                self.gv[l] += (delta[:, None] * w)[:, :, None] * Y[None, :, :]
+            else:
+                # dw[j,i] += delta[j] sum_k v[j,k] Y[i,k];  dv[j,k] += delta[j] sum_i w[j,i] Y[i,k]
+                self.gw[l] += delta[:, None] * (v @ Y.T)
+                self.gv[l] += delta[:, None] * (w @ Y)
+            if net.bias[l]:
+                self.gb[l] += delta
+            if l > 0:
+                # delta^{l-1}[i] = [x^{l-1}[i] > 0] sum_j delta[j] w[j,i] g[j,i]
+                delta = (xs[l - 1] > 0.0) * (delta @ self.gain[l])
+
+
 def simulate_reference(
     net: Network,
     times,
@@ -119,6 +266,10 @@ def simulate_reference(
     dt: float,
     t_end: float | None = None,
     readout_times=None,
+    *,
+    learn: LearnSpec | None = None,
+    label=None,
+    target=None,
 ) -> SimulationResult:
     """Run the discrete SpikingGamma model clock-driven, one step of ``dt`` at a time.
 
@@ -140,6 +291,14 @@ def simulate_reference(
         Times (s) at which to report the readout, each in ``[0, t_end]``, any order, repeats
         allowed. Default: every millisecond, ``k * 1e-3`` for ``k = 1 .. floor(t_end/1e-3 + 1e-9)``
         (a default time that rounding puts above ``t_end`` is clipped to ``t_end``).
+        Must be None with ``learn``.
+    learn : LearnSpec, optional
+        Also compute the sample's loss and gradients (:mod:`sgevent.learning`). The readout is
+        then reported at the learning times ``learning_times(t_end, learn.learn_period)``.
+    label : int, optional
+        Class of the sample (losses ``mean``, ``last``, ``max``), ``0 <= label < n_out``.
+    target : array_like, shape (E, n_out), optional
+        Targets of the ``mse`` loss, one row per learning event.
 
     Returns
     -------
@@ -156,12 +315,20 @@ def simulate_reference(
           performed in the run (bucket updates and threshold checks are not counted);
         - ``n_input_spikes``: input spikes inside the window (step <= N).
 
+        With ``learn``: ``loss`` (float) and ``grads``, one dict ``{"w", "v", "b"}`` per layer
+        (hidden layers, then readout) shaped like the network's arrays (``b`` zero when the
+        layer's bias is unused).
+
     Raises
     ------
     InputError
         Invalid spikes (see :func:`sgevent.events.check_spikes`), ``dt`` not finite or <= 0,
         ``t_end`` not finite or < 0, or a readout time that is negative, non-finite or after
-        ``t_end``.
+        ``t_end``. With ``learn``: ``readout_times`` given, no learning event in the window
+        (``t_end < learn_period``), ``label`` missing or out of range (CE losses), ``target``
+        missing, non-finite or not of shape ``(E, n_out)`` (``mse``).
+    ConfigError
+        ``learn`` not a LearnSpec, or ``learn.backward == "traces"`` (not implemented here).
     BurstLimitError
         A hidden neuron would need more than ``max_burst`` spikes at one step.
 
@@ -202,16 +369,46 @@ def simulate_reference(
     (``alpha[k] = alpha``), the recursion gives
     ``yhat[k][n] = h C(n - n_0, k) (1 - alpha)^k alpha^(n - n_0 - k)`` for ``n - n_0 >= k``
     (and 0 before): a binomial probability in ``k``.
+
+    Learning (``learn`` given): learning event ``e`` at ``t_e`` reads step
+    ``n_e = floor(t_e / dt + 1e-9)`` after that step is complete, like a readout. It uses
+    ``o_e = o[n_e]``, the drives ``x^l_e = x^l[n_e]`` of item 2 (computed before the layer's
+    burst) and the buckets ``Y^s_e`` of every source as they stand at the end of step ``n_e``
+    (hidden bucket 0 after the burst). The loss, ``delta^L_e = dL/do_e``, the backward deltas
+    ``delta^l_e`` and the gradients follow :mod:`sgevent.learning`, each event's contribution
+    being added directly (no ``G`` accumulation):
+
+        per neuron:   dw[j,i] += delta[j] sum_k v[j,k] Y[i,k];  dv[j,k] += delta[j] sum_i w[j,i] Y[i,k]
+        per synapse:  dw[j,i] += delta[j] sum_k v[j,i,k] Y[i,k];  dv[j,i,k] += delta[j] w[j,i] Y[i,k]
+        db[j] += delta[j]   (if the layer's bias is used)
+
+    Several learning events on one step (``learn_period < dt``) each count as an event.
     """
     if not isinstance(net, Network):
         raise ConfigError(f"net must be a sgevent Network, got {type(net).__name__}")
     dt_f = check_dt(dt)
     t_in, u_in = check_spikes(times, units, net.n_in)
+    if learn is not None and not isinstance(learn, LearnSpec):
+        raise ConfigError(f"learn must be a sgevent LearnSpec, got {type(learn).__name__}")
+    if learn is not None and readout_times is not None:
+        raise InputError("readout_times must be None with learn: the readout is read at the learning times")
     t_end_f, ro_times = resolve_window(t_in, dt_f, t_end, readout_times)
+    learner = None
+    if learn is not None:
+        ro_times = learning_times(t_end_f, learn.learn_period)
+        if ro_times.size == 0:
+            raise InputError(
+                f"no learning event in the window: t_end = {t_end_f!r} s is shorter than "
+                f"learn_period = {learn.learn_period!r} s"
+            )
+        learner = _Learner(net, learn, int(ro_times.size), label, target)
     n_last = int(math.floor(t_end_f / dt_f + STEP_TOL))  # N: steps 0..N run
 
     ro_steps = _step_of_readout(ro_times, dt_f)
     ro_unique, ro_inverse = np.unique(ro_steps, return_inverse=True)
+    ro_inverse = ro_inverse.reshape(-1)
+    # learning events are in time order: events ev_start[r] .. ev_start[r+1]-1 read ro_unique[r]
+    ev_start = np.searchsorted(ro_steps, ro_unique, side="left") if learner is not None else None
     ro_store = np.zeros((ro_unique.size, net.n_out))
 
     # Input spikes binned to steps (sorted by time, so steps are non-decreasing); only the
@@ -235,6 +432,7 @@ def simulate_reference(
     rec: list[list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]] = [[] for _ in range(n_hidden)]
     in_ptr = 0
     ro_ptr = 0
+    xs: list[np.ndarray] = [np.zeros(0)] * n_hidden  # drive of each hidden layer at this step
     for n in range(n_last + 1):
         # 1. input channels
         y_in = yhat[0]
@@ -250,6 +448,7 @@ def simulate_reference(
         for l in range(n_hidden):
             hp = net.hidden_params[l]
             x = proj[l](yhat[l])
+            xs[l] = x
             y = np.maximum(x, 0.0)
             own = yhat[l + 1]
             alpha, one_minus = coef[l + 1]
@@ -287,6 +486,11 @@ def simulate_reference(
         # 3. readout
         if ro_ptr < ro_unique.size and ro_unique[ro_ptr] == n:
             ro_store[ro_ptr] = proj[-1](yhat[n_hidden])
+            if learner is not None:
+                e0 = int(ev_start[ro_ptr])
+                e1 = int(ev_start[ro_ptr + 1]) if ro_ptr + 1 < ro_unique.size else ro_steps.size
+                for e in range(e0, e1):
+                    learner.event(e, ro_store[ro_ptr], xs, yhat)
             ro_ptr += 1
         else:
             proj[-1](yhat[n_hidden])  # computed every step, as a clock-driven network does
@@ -318,6 +522,7 @@ def simulate_reference(
         "dense_ops": n_steps * sum(macs),
         "n_input_spikes": int(in_steps.size),
     }
+    loss, grads = learner.finish() if learner is not None else (None, None)
     return SimulationResult(
         layers=layers,
         readout_times=ro_times,
@@ -325,4 +530,6 @@ def simulate_reference(
         dt=dt_f,
         t_end=t_end_f,
         stats=stats,
+        loss=loss,
+        grads=grads,
     )
