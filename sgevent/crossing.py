@@ -179,7 +179,9 @@ def next_crossing(
 
     Notes
     -----
-    Assumes ``f(0) < 0``; the caller fires neurons that are already at threshold.
+    Normally ``f(0) < 0`` (the caller fires neurons that are at threshold first). After a
+    weight update ``f(0) >= 0`` is possible: continuous time then returns 0 (fire now), grid
+    time searches from the next step (the current one is done).
     """
     R, K = z.shape
     for r in range(R):
@@ -190,7 +192,21 @@ def next_crossing(
     tcur = thd
     f = b + _dot(c, zs) - ycur - theta_0 - tcur
     if f >= 0.0:
-        return 0.0
+        # only possible right after a weight update (the engine fires neurons at threshold
+        # before predicting): continuous time fires now; on a grid the current step is
+        # done, so the search starts at the next step
+        if not grid:
+            return 0.0
+        if horizon < 1.0:
+            return np.inf
+        s = 1.0
+        prop_grid(rates, np.int64(1), P, work1, work2)
+        _propagate_rows(P, z, zs)
+        ycur = y0 * own0
+        tcur = thd * own_th
+        f = b + _dot(c, zs) - ycur - theta_0 - tcur
+        if f >= 0.0:
+            return 1.0
     for _ in range(_MAX_ITER):
         # can it ever fire from here?
         if b + state_bounds(zs, n0p, n0n) - theta_0 < 0.0:

@@ -31,16 +31,15 @@ from numba import njit
 
 from .build import Built, build
 from .gradient import (
-    LearnArgs,
     advance_source,
     flush,
     grads_from_accumulators,
     make_learn_args,
     no_learning,
     push_event,
-    src_offsets,
     sync_sources,
 )
+from .state import C_HSIZE, C_MBUF, C_P_IN, C_P_RO, C_SEQ, init_state
 from .crossing import _dot, _propagate_rows, next_crossing
 from .errors import BurstLimitError, ConfigError, EngineError, InputError
 from .learning import LearnSpec, learning_times, loss_and_output_error
@@ -50,15 +49,14 @@ from .propagator import prop_continuous, prop_grid
 from .queue import heap_compact, heap_pop, heap_push
 from .result import LayerSpikes, SimulationResult
 
-__all__ = ["simulate", "run_sample", "TIME_TOL"]
+__all__ = ["simulate", "run_chunk", "after_update", "finish_learning", "TIME_TOL"]
 
 TIME_TOL = 1e-9  # continuous spike-time tolerance (s)
 
 # stats slots
 ST_INSTANTS, ST_INPUTS, ST_PREDICTIONS, ST_PUSHES, ST_COMPACTIONS = 0, 1, 2, 3, 4
-N_STATS = 5
 
-STATUS_OK, STATUS_BURST, STATUS_SEARCH = 0, 1, 2
+STATUS_OK, STATUS_BURST, STATUS_SEARCH, STATUS_PAUSED = 0, 1, 2, 3
 
 
 @njit(cache=True)
@@ -184,13 +182,17 @@ def _predict(B, l, j, t, horizon_abs, tol, zl, cl, c1l, y0, thd, P, W1, W2, zs):
 
 
 @njit(cache=True, nogil=True)
-def run_sample(B, in_t, in_u, t_end, ro_t, tol, LA):
-    """Simulate one sample on the built network ``B``.
+def run_chunk(B, LA, S, in_t, in_u, t_end, ro_t, tol, stop_at):
+    """Run the event loop of one sample on the built network ``B`` from state ``S``.
 
     Parameters
     ----------
     B : Built
         Flat network arrays (:func:`sgevent.build.build`).
+    LA : LearnArgs
+        Learning inputs; when ``LA.active`` the readout times are the learning events.
+    S : EngineState
+        Loop state (:func:`sgevent.state.init_state`), updated in place.
     in_t : ndarray of float64, shape (n,)
         Sorted input times (s; grid mode: step indices as float64).
     in_u : ndarray of int64, shape (n,)
@@ -201,56 +203,37 @@ def run_sample(B, in_t, in_u, t_end, ro_t, tol, LA):
         Sorted readout times (s or step), all <= t_end.
     tol : float
         Continuous spike-time tolerance (s).
-    LA : LearnArgs
-        Learning inputs; when ``LA.active`` the readout times are the learning events.
+    stop_at : int
+        Pause (status 3) once this many readouts/learning events are done; -1: run to the end.
 
     Returns
     -------
     status : int
-        0 ok, 1 burst limit exceeded, 2 spike search failed.
-    info : ndarray of float64, shape (3,)
-        On error: layer, neuron, time.
+        0 done, 1 burst limit exceeded, 2 spike search failed, 3 paused at ``stop_at``.
     sp_t, sp_h : ndarray of float64; sp_l, sp_n, sp_c : ndarray of int64
-        Spike events of all hidden layers (time, height, layer, neuron, count), in emission order.
-    ro : ndarray, shape (n_ro, n_out)
-        Readout at ``ro_t``.
-    stats : ndarray of int64, shape (N_STATS,)
-        Instants, input spikes, predictions, heap pushes, heap compactions.
-    syn_ops, updates : ndarray of int64, shape (L,)
-        Per layer: synaptic operations (event deliveries times fan-out) and neuron-state updates.
-    G, db : ndarray of float64
-        With learning: the accumulators of :mod:`sgevent.gradient` (flat per layer).
-    loss : float
-        With learning: the sample's loss.
+        Spike events of this chunk (time, height, layer, neuron, count), in emission order.
+
+    Notes
+    -----
+    Readouts and learning events at ``t_r`` are served once every event at or before ``t_r``
+    is processed; a pause happens right after one, between two instants, so the state is
+    consistent and the weights may change before :func:`after_update` and the next chunk.
     """
     L = B.n_post.shape[0]
     n_hid = L - 1
     K = B.K
     R = B.R
-    z = np.zeros(B.c_off[L])
-    n_tot = B.post_off[L]
-    y0 = np.zeros(n_tot)
-    thd = np.zeros(n_tot)
-    ver = np.zeros(n_tot, dtype=np.int64)
-    forced = np.zeros(n_tot, dtype=np.bool_)
-    t_last = np.zeros(L)
+    z, y0, thd, ver, forced, t_last = S.z, S.y0, S.thd, S.ver, S.forced, S.t_last
+    ht, hs, hn, hv = S.ht, S.hs, S.hn, S.hv
+    cap = ht.shape[0]
+    cur_ids, cur_h, forced_ids = S.cur_ids, S.cur_h, S.forced_ids
+    ro, stats, syn_ops, updates, info = S.ro, S.stats, S.syn_ops, S.updates, S.info
+    src, src_t, s_off = S.src, S.src_t, S.s_off
     P = np.empty((K, K))
     W1 = np.empty((K, K))
     W2 = np.empty((K, K))
+    Ps = np.empty((K, K))
     zs = np.empty((R, K))
-    n_hidden_neurons = B.post_off[n_hid]
-    cap = 4 * n_hidden_neurons + 64
-    ht = np.empty(cap)
-    hs = np.empty(cap, dtype=np.int64)
-    hn = np.empty(cap, dtype=np.int64)
-    hv = np.empty(cap, dtype=np.int64)
-    hsize = 0
-    seq = 0
-    # spikes at the current instant: per layer lists (reused)
-    cur_ids = np.empty(n_tot, dtype=np.int64)
-    cur_h = np.empty(n_tot)
-    forced_ids = np.empty(n_tot, dtype=np.int64)
-    # output buffers
     cap_sp = 1024
     sp_t = np.empty(cap_sp)
     sp_h = np.empty(cap_sp)
@@ -259,42 +242,17 @@ def run_sample(B, in_t, in_u, t_end, ro_t, tol, LA):
     sp_c = np.empty(cap_sp, dtype=np.int64)
     n_sp = 0
     n_out = B.n_post[L - 1]
-    ro = np.zeros((ro_t.shape[0], n_out))
-    stats = np.zeros(N_STATS, dtype=np.int64)
-    syn_ops = np.zeros(L, dtype=np.int64)
-    updates = np.zeros(L, dtype=np.int64)
-    info = np.zeros(3)
     n_in = in_t.shape[0]
     n_ro = ro_t.shape[0]
-    p_in = 0
-    p_ro = 0
-    # ---- learning state (tiny placeholders when inactive)
-    s_off = src_offsets(B)
     act = LA.active
     M = LA.buffer
-    src = np.zeros(s_off[L] if act else 0)
-    src_t = np.zeros(s_off[L] // K if act else 0)
-    Ps = np.empty((K, K))
-    dbuf = [np.zeros((B.n_post[0], M if act else 0))]
-    ybuf = [np.zeros((K, M if act else 0, B.n_pre[0]))]
-    for l in range(1, L):
-        dbuf.append(np.zeros((B.n_post[l], M if act else 0)))
-        ybuf.append(np.zeros((K, M if act else 0, B.n_pre[l])))
-    g_off = np.zeros(L + 1, dtype=np.int64)
-    for l in range(L):
-        g_off[l + 1] = g_off[l] + (K * B.n_post[l] * B.n_pre[l] if act else 0)
-    G = np.zeros(g_off[L])
-    db = np.zeros(n_tot)
-    deltas = np.zeros(n_tot)
-    xs = np.zeros(n_tot)
-    d_out = np.zeros(n_out)
-    p_soft = np.zeros(n_out)
-    smax = np.full(n_out, -np.inf)
-    snap_x = np.zeros((n_out if LA.loss == 2 and act else 0, n_tot))
-    snap_src = np.zeros((n_out if LA.loss == 2 and act else 0, src.shape[0]))
-    m_buf = 0
-    loss = 0.0
     E = LA.n_events
+    p_in = S.ctr[C_P_IN]
+    p_ro = S.ctr[C_P_RO]
+    seq = S.ctr[C_SEQ]
+    hsize = S.ctr[C_HSIZE]
+    m_buf = S.ctr[C_MBUF]
+    status = STATUS_OK
     while True:
         while hsize > 0 and hv[0] != ver[hn[0]]:
             hsize = heap_pop(ht, hs, hn, hv, hsize)
@@ -315,16 +273,23 @@ def run_sample(B, in_t, in_u, t_end, ro_t, tol, LA):
                     _propagate_layer(B, l, tr - t_last[l], z, y0, thd, P, W1, W2, zs)
                     t_last[l] = max(t_last[l], tr)
                     for j in range(B.n_post[l]):
-                        xs[B.post_off[l] + j] = _x(B, l, j, z)
+                        S.xs[B.post_off[l] + j] = _x(B, l, j, z)
                 sync_sources(B, tr, src, src_t, s_off, P, Ps, W1, W2)
-                loss += _learning_event(B, LA, p_ro, E, ro[p_ro], xs, src, s_off, dbuf, ybuf, m_buf, db, deltas,
-                                        d_out, p_soft, smax, snap_x, snap_src)
+                S.loss[0] += _learning_event(B, LA, S, p_ro, E, ro[p_ro], m_buf)
                 if LA.loss != 2 and (LA.loss != 1 or p_ro == E - 1):
                     m_buf += 1
                     if m_buf == M:
-                        flush(B, dbuf, ybuf, G, g_off)
+                        flush(B, M, S.dbuf, S.d_off, S.ybuf, S.y_off, S.G, S.g_off)
                         m_buf = 0
             p_ro += 1
+            if p_ro == stop_at:
+                if act and m_buf > 0:
+                    flush(B, M, S.dbuf, S.d_off, S.ybuf, S.y_off, S.G, S.g_off)
+                    m_buf = 0
+                status = STATUS_PAUSED
+                break
+        if status == STATUS_PAUSED:
+            break
         if t > t_end:
             break
         stats[ST_INSTANTS] += 1
@@ -396,12 +361,15 @@ def run_sample(B, in_t, in_u, t_end, ro_t, tol, LA):
                         info[0] = l
                         info[1] = j
                         info[2] = t
-                        return STATUS_BURST, info, sp_t[:n_sp], sp_h[:n_sp], sp_l[:n_sp], sp_n[:n_sp], sp_c[:n_sp], ro, stats, syn_ops, updates, G, db, loss
+                        status = STATUS_BURST
+                        break
                     y0[g] += B.spike_gain[l] * theta
                     height += B.spike_gain[l] * theta
                     thd[g] += B.m_f[l] * theta
                     theta = B.theta_0[l] + thd[g]
                     count += 1
+                if status != STATUS_OK:
+                    break
                 if count > 0:
                     if n_sp == sp_t.shape[0]:
                         new = 2 * n_sp
@@ -439,7 +407,8 @@ def run_sample(B, in_t, in_u, t_end, ro_t, tol, LA):
                     info[0] = l
                     info[1] = j
                     info[2] = t
-                    return STATUS_SEARCH, info, sp_t[:n_sp], sp_h[:n_sp], sp_l[:n_sp], sp_n[:n_sp], sp_c[:n_sp], ro, stats, syn_ops, updates, G, db, loss
+                    status = STATUS_SEARCH
+                    break
                 if s < np.inf:
                     if hsize == cap:
                         hsize = heap_compact(ht, hs, hn, hv, hsize, ver)
@@ -447,11 +416,15 @@ def run_sample(B, in_t, in_u, t_end, ro_t, tol, LA):
                     hsize = heap_push(ht, hs, hn, hv, hsize, t + s, seq, g, ver[g])
                     seq += 1
                     stats[ST_PUSHES] += 1
+            if status != STATUS_OK:
+                break
             # this layer's spikes become the next layer's input list
             for q in range(n_this):
                 cur_ids[q] = cur_ids[n_prev + q]
                 cur_h[q] = cur_h[n_prev + q]
             n_prev = n_this
+        if status != STATUS_OK:
+            break
         if n_prev > 0:
             lr = L - 1
             _propagate_layer(B, lr, t - t_last[lr], z, y0, thd, P, W1, W2, zs)
@@ -460,60 +433,118 @@ def run_sample(B, in_t, in_u, t_end, ro_t, tol, LA):
             for q in range(n_prev):
                 _add_jump(B, lr, cur_ids[q], cur_h[q], z)
                 syn_ops[lr] += n_out
-    if act:
-        if LA.loss == 2:  # max over time: backward from each class's argmax snapshot
-            mx = smax.max()
-            tot = 0.0
-            for c in range(n_out):
-                p_soft[c] = np.exp(smax[c] - mx)
-                tot += p_soft[c]
-            for c in range(n_out):
-                p_soft[c] /= tot
-            loss = -np.log(p_soft[LA.label])
-            for c in range(n_out):
-                d_out[:] = 0.0
-                d_out[c] = p_soft[c] - (1.0 if c == LA.label else 0.0)
-                push_event(B, LA, d_out, snap_x[c], snap_src[c], s_off, dbuf, ybuf, m_buf, db, deltas)
-                m_buf += 1
-                if m_buf == M:
-                    flush(B, dbuf, ybuf, G, g_off)
-                    m_buf = 0
-        if m_buf > 0:
-            flush(B, dbuf, ybuf, G, g_off)
-    return STATUS_OK, info, sp_t[:n_sp], sp_h[:n_sp], sp_l[:n_sp], sp_n[:n_sp], sp_c[:n_sp], ro, stats, syn_ops, updates, G, db, loss
+    S.ctr[C_P_IN] = p_in
+    S.ctr[C_P_RO] = p_ro
+    S.ctr[C_SEQ] = seq
+    S.ctr[C_HSIZE] = hsize
+    S.ctr[C_MBUF] = m_buf
+    return status, sp_t[:n_sp], sp_h[:n_sp], sp_l[:n_sp], sp_n[:n_sp], sp_c[:n_sp]
 
 
 @njit(cache=True)
-def _learning_event(B, LA, e, E, o, xs, src, s_off, dbuf, ybuf, m_buf, db, deltas, d_out, p_soft, smax, snap_x, snap_src):
+def finish_learning(B, LA, S):
+    """End of a learning sample: the ``max`` loss's backward passes and the last flush."""
+    L = B.n_post.shape[0]
+    n_out = B.n_post[L - 1]
+    M = LA.buffer
+    m_buf = S.ctr[C_MBUF]
+    if LA.loss == 2:  # max over time: backward from each class's argmax snapshot
+        mx = S.smax.max()
+        tot = 0.0
+        for c in range(n_out):
+            S.p_soft[c] = np.exp(S.smax[c] - mx)
+            tot += S.p_soft[c]
+        for c in range(n_out):
+            S.p_soft[c] /= tot
+        S.loss[0] = -np.log(S.p_soft[LA.label])
+        for c in range(n_out):
+            S.d_out[:] = 0.0
+            S.d_out[c] = S.p_soft[c] - (1.0 if c == LA.label else 0.0)
+            push_event(B, LA, S.d_out, S.snap_x[c], S.snap_src[c], S.s_off, S.dbuf, S.d_off, S.ybuf, S.y_off,
+                       m_buf, S.db, S.deltas)
+            m_buf += 1
+            if m_buf == M:
+                flush(B, M, S.dbuf, S.d_off, S.ybuf, S.y_off, S.G, S.g_off)
+                m_buf = 0
+    if m_buf > 0:
+        flush(B, M, S.dbuf, S.d_off, S.ybuf, S.y_off, S.G, S.g_off)
+    S.ctr[C_MBUF] = 0
+
+
+@njit(cache=True)
+def after_update(B, S, t, in_t, t_end, tol):
+    """After the weights changed at time ``t`` (between chunks): re-aggregate every neuron's
+    cascade states from the per-source buckets with the new weights, invalidate every pending
+    prediction and predict every hidden neuron afresh (in grid mode from the next step on)."""
+    L = B.n_post.shape[0]
+    K = B.K
+    R = B.R
+    for l in range(L):
+        n_post = B.n_post[l]
+        n_pre = B.n_pre[l]
+        Y = S.src[S.s_off[l]:S.s_off[l + 1]].reshape(n_pre, K)
+        J = B.jump[B.jump_off[l]:B.jump_off[l + 1]].reshape(n_pre, n_post * R)
+        zl = S.z[B.c_off[l]:B.c_off[l + 1]].reshape(n_post * R, K)
+        zl[:, :] = np.dot(J.T, Y)  # z[j, r, k] = sum_i jump[i, j, r] Y[i, k]
+    P = np.empty((K, K))
+    W1 = np.empty((K, K))
+    W2 = np.empty((K, K))
+    zs = np.empty((R, K))
+    p_in = S.ctr[C_P_IN]
+    horizon = min(in_t[p_in] if p_in < in_t.shape[0] else np.inf, t_end)
+    seq = S.ctr[C_SEQ]
+    hsize = S.ctr[C_HSIZE]
+    cap = S.ht.shape[0]
+    for l in range(L - 1):
+        n_post = B.n_post[l]
+        zl = S.z[B.c_off[l]:B.c_off[l + 1]].reshape(n_post, R, K)
+        cl = B.c[B.c_off[l]:B.c_off[l + 1]].reshape(n_post, R, K)
+        c1l = B.c1[B.c_off[l]:B.c_off[l + 1]].reshape(n_post, R, K)
+        for j in range(n_post):
+            g = B.post_off[l] + j
+            S.ver[g] += 1
+            s = _predict(B, l, j, t, horizon, tol, zl, cl, c1l, S.y0, S.thd, P, W1, W2, zs)
+            if s < np.inf:
+                if hsize == cap:
+                    hsize = heap_compact(S.ht, S.hs, S.hn, S.hv, hsize, S.ver)
+                hsize = heap_push(S.ht, S.hs, S.hn, S.hv, hsize, t + s, seq, g, S.ver[g])
+                seq += 1
+    S.ctr[C_SEQ] = seq
+    S.ctr[C_HSIZE] = hsize
+
+
+@njit(cache=True)
+def _learning_event(B, LA, S, e, E, o, m_buf):
     """Loss term and output error of learning event ``e``; pushes it into the buffers (or, for
     the ``max`` loss, updates the per-class argmax snapshots). Returns the loss increment."""
     n_out = o.shape[0]
+    d_out = S.d_out
     if LA.loss == 3:  # mse
         inc = 0.0
         for c in range(n_out):
             d = o[c] - LA.target[e, c]
             inc += 0.5 * d * d / E
             d_out[c] = d / E
-        push_event(B, LA, d_out, xs, src, s_off, dbuf, ybuf, m_buf, db, deltas)
+        push_event(B, LA, d_out, S.xs, S.src, S.s_off, S.dbuf, S.d_off, S.ybuf, S.y_off, m_buf, S.db, S.deltas)
         return inc
     if LA.loss == 2:  # max: keep the first maximum in time of each class
         for c in range(n_out):
-            if o[c] > smax[c]:
-                smax[c] = o[c]
-                snap_x[c, :] = xs
-                snap_src[c, :] = src
+            if o[c] > S.smax[c]:
+                S.smax[c] = o[c]
+                S.snap_x[c, :] = S.xs
+                S.snap_src[c, :] = S.src
         return 0.0
     if LA.loss == 1 and e != E - 1:
         return 0.0
     mx = o.max()
     tot = 0.0
     for c in range(n_out):
-        p_soft[c] = np.exp(o[c] - mx)
-        tot += p_soft[c]
+        S.p_soft[c] = np.exp(o[c] - mx)
+        tot += S.p_soft[c]
     scale = 1.0 / E if LA.loss == 0 else 1.0
     for c in range(n_out):
-        d_out[c] = (p_soft[c] / tot - (1.0 if c == LA.label else 0.0)) * scale
-    push_event(B, LA, d_out, xs, src, s_off, dbuf, ybuf, m_buf, db, deltas)
+        d_out[c] = (S.p_soft[c] / tot - (1.0 if c == LA.label else 0.0)) * scale
+    push_event(B, LA, d_out, S.xs, S.src, S.s_off, S.dbuf, S.d_off, S.ybuf, S.y_off, m_buf, S.db, S.deltas)
     return -(o[LA.label] - mx - np.log(tot)) * scale
 
 
@@ -549,6 +580,8 @@ def simulate(
     learn: LearnSpec | None = None,
     label: int | None = None,
     target=None,
+    optimizer=None,
+    update_every: int = 1,
 ) -> SimulationResult:
     """Simulate one sample with the event-driven engine.
 
@@ -574,6 +607,13 @@ def simulate(
         Class of the sample (cross-entropy losses).
     target : array_like, shape (n_events, n_out), optional
         Regression targets at the learning events (``mse`` loss).
+    optimizer : sgevent.optim.Optimizer, optional
+        The ``online`` schedule (DESIGN.md 3): apply this optimiser (built over the network's
+        own arrays, in the order ``w[0], v[0], b[0], w[1], ...``) every ``update_every``
+        learning events *during* the sample, and once more at its end for the rest. The
+        network's weights change in place. Needs ``learn`` with the ``mean`` or ``mse`` loss.
+    update_every : int
+        Learning events per online update (default 1).
 
     Returns
     -------
@@ -603,12 +643,39 @@ def simulate(
         # validates label/target shapes before any simulation (E x n_out dummy readouts)
         loss_and_output_error(np.zeros((readout_times.size, net.n_out)), learn.loss, label, target)
         t_end = t_end_r
+    if optimizer is not None:
+        if learn is None or learn.loss not in ("mean", "mse"):
+            raise ConfigError("online updates (optimizer=...) need learn= with the 'mean' or 'mse' loss: "
+                              "'last' and 'max' are only defined at the end of a sample")
+        if int(update_every) != update_every or update_every < 1:
+            raise ConfigError(f"update_every must be an integer >= 1, got {update_every}")
     in_t, in_u, t_end, ro_k, order, ro_req, t_end_k = prepare_inputs(net, times, units, dt, t_end, readout_times)
+    ro_k = np.ascontiguousarray(ro_k, dtype=np.float64)
     B = build(net, dt)
     LA = no_learning(net) if learn is None else make_learn_args(net, learn, ro_k.size, label, target)
-    (status, info, sp_t, sp_h, sp_l, sp_n, sp_c, ro_out, stats, syn_ops, updates, G, db, loss) = run_sample(
-        B, in_t, in_u, float(t_end_k), np.ascontiguousarray(ro_k, dtype=np.float64), TIME_TOL, LA
-    )
+    S = init_state(B, LA, ro_k.size)
+    pieces = []
+    stop = int(update_every) if optimizer is not None else -1
+    n_updates = 0
+    while True:
+        status, *sp = run_chunk(B, LA, S, in_t, in_u, float(t_end_k), ro_k, TIME_TOL, stop)
+        pieces.append(sp)
+        if status != STATUS_PAUSED:
+            break
+        _online_step(net, optimizer, S)
+        n_updates += 1
+        B = build(net, dt)
+        LA = make_learn_args(net, learn, ro_k.size, label, target)
+        after_update(B, S, float(ro_k[stop - 1]), in_t, float(t_end_k), TIME_TOL)
+        stop += int(update_every)
+    if learn is not None and status == STATUS_OK:
+        finish_learning(B, LA, S)
+        if optimizer is not None and (np.any(S.G) or np.any(S.db)):
+            _online_step(net, optimizer, S)
+            n_updates += 1
+    sp_t, sp_h, sp_l, sp_n, sp_c = (np.concatenate([p[k] for p in pieces]) for k in range(5))
+    info, ro_out, stats, syn_ops, updates, loss = S.info, S.ro, S.stats, S.syn_ops, S.updates, S.loss[0]
+    G, db = S.G, S.db
     scale = 1.0 if dt is None else float(dt)
     if status == STATUS_BURST:
         raise BurstLimitError(
@@ -638,12 +705,23 @@ def simulate(
         "synaptic_ops": syn_ops.tolist(),
         "state_updates": updates.tolist(),
     }
+    if optimizer is not None:
+        st["online_updates"] = n_updates
     if learn is None:
         return SimulationResult(layers=layers, readout_times=ro_req, readout=readout, dt=dt, t_end=t_end, stats=st)
     return SimulationResult(
         layers=layers, readout_times=ro_req, readout=readout, dt=dt, t_end=t_end, stats=st,
-        loss=float(loss), grads=grads_from_accumulators(net, G, db),
+        loss=float(loss), grads=None if optimizer is not None else grads_from_accumulators(net, G, db),
     )
+
+
+def _online_step(net: Network, optimizer, S) -> None:
+    """Apply ``optimizer`` to the gradients accumulated in ``S`` since the last update; clear them."""
+    grads = grads_from_accumulators(net, S.G, S.db)
+    mask = [key != "b" or net.bias[l] for l in range(net.n_layers) for key in ("w", "v", "b")]
+    optimizer.step([g[key] for g in grads for key in ("w", "v", "b")], mask=mask)
+    S.G[:] = 0.0
+    S.db[:] = 0.0
 
 
 def backward_unavailable(spec: LearnSpec) -> bool:

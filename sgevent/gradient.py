@@ -1,6 +1,6 @@
 """In-kernel learning: per-source bucket states, learning events and gradient accumulation.
 
-See :mod:`sgevent.learning` for the maths. The event loop (:func:`sgevent.engine.run_sample`)
+See :mod:`sgevent.learning` for the maths. The event loop (:func:`sgevent.engine.run_chunk`)
 calls these kernels; they never cross into Python.
 
 Per-source states
@@ -29,7 +29,8 @@ from numba import njit
 from .network import Network
 from .propagator import prop_continuous, prop_grid
 
-__all__ = ["LearnArgs", "make_learn_args", "no_learning", "grads_from_accumulators", "LOSS_CODES"]
+__all__ = ["LearnArgs", "make_learn_args", "no_learning", "grads_from_accumulators", "LOSS_CODES",
+           "push_event", "flush", "advance_source", "sync_sources"]
 
 LOSS_CODES = {"mean": 0, "last": 1, "max": 2, "mse": 3}
 BUFFER_EVENTS = 32
@@ -71,16 +72,6 @@ def make_learn_args(net: Network, spec, n_events: int, label, target) -> LearnAr
 def no_learning(net: Network) -> LearnArgs:
     """Kernel inputs for a forward run."""
     return LearnArgs(False, 0, -1, np.zeros((0, net.n_out)), 0, np.zeros(0), np.zeros(net.n_layers + 1, np.int64), 1)
-
-
-@njit(cache=True)
-def src_offsets(B):
-    """Offsets of each source layer's (n_s, K) block in the flat source-state array."""
-    L = B.n_pre.shape[0]
-    off = np.zeros(L + 1, dtype=np.int64)
-    for s in range(L):
-        off[s + 1] = off[s] + B.n_pre[s] * B.K
-    return off
 
 
 @njit(cache=True)
@@ -142,7 +133,7 @@ def sync_sources(B, t, src, src_t, s_off, P, Ps, W1, W2):
 
 
 @njit(cache=True)
-def push_event(B, LA, delta_out, xs, src, s_off, dbuf, ybuf, m, db, deltas):
+def push_event(B, LA, delta_out, xs, src, s_off, dbuf, d_off, ybuf, y_off, m, db, deltas):
     """Backward pass of one learning event and append it to the buffers (column ``m``).
 
     ``delta_out`` (n_out,) is ``dL/do_e``; ``xs`` (sum of hidden sizes) the hidden signals at
@@ -165,20 +156,23 @@ def push_event(B, LA, delta_out, xs, src, s_off, dbuf, ybuf, m, db, deltas):
                 for j in range(n_up):
                     acc += deltas[up + j] * wg[j, i]
             deltas[B.post_off[l] + i] = acc
+    M = LA.buffer
     for l in range(L):
         n_post = B.n_post[l]
         n_pre = B.n_pre[l]
+        dl = dbuf[d_off[l]:d_off[l + 1]].reshape(n_post, M)
+        yl = ybuf[y_off[l]:y_off[l + 1]].reshape(K, M, n_pre)
         for j in range(n_post):
             dv = deltas[B.post_off[l] + j]
-            dbuf[l][j, m] = dv
+            dl[j, m] = dv
             db[B.post_off[l] + j] += dv
         for k in range(K):
             for i in range(n_pre):
-                ybuf[l][k, m, i] = src[s_off[l] + i * K + k]
+                yl[k, m, i] = src[s_off[l] + i * K + k]
 
 
 @njit(cache=True)
-def flush(B, dbuf, ybuf, G, g_off):
+def flush(B, M, dbuf, d_off, ybuf, y_off, G, g_off):
     """``G^l[k] += dbuf^l @ ybuf^l[k]`` for every layer and bucket; clears the buffers."""
     L = B.n_post.shape[0]
     K = B.K
@@ -186,10 +180,12 @@ def flush(B, dbuf, ybuf, G, g_off):
         n_post = B.n_post[l]
         n_pre = B.n_pre[l]
         Gl = G[g_off[l]:g_off[l + 1]].reshape(K, n_post, n_pre)
+        dl = dbuf[d_off[l]:d_off[l + 1]].reshape(n_post, M)
+        yl = ybuf[y_off[l]:y_off[l + 1]].reshape(K, M, n_pre)
         for k in range(K):
-            Gl[k] += np.dot(dbuf[l], ybuf[l][k])
-        dbuf[l][:, :] = 0.0
-        ybuf[l][:, :, :] = 0.0
+            Gl[k] += np.dot(dl, yl[k])
+    dbuf[:] = 0.0
+    ybuf[:] = 0.0
 
 
 def grads_from_accumulators(net: Network, G: np.ndarray, db: np.ndarray) -> list[dict[str, np.ndarray]]:

@@ -171,6 +171,14 @@ class _Learner:
         self.gv = [np.zeros_like(a) for a in net.v]
         self.gb = [np.zeros_like(a) for a in net.b]
         # g[l][j, i]: the bucket map's gain from source i into unit j of layer l (backward mode)
+        self._set_gains()
+        self.loss = 0.0
+        if spec.loss == "max":
+            self.m = np.full(n_out, -np.inf)  # running max per class
+            self.snap: list = [None] * n_out  # per class: (x list, Y list) at its first maximum
+
+    def _set_gains(self) -> None:
+        net, spec = self.net, self.spec
         self.gain = []
         for l in range(net.n_layers):
             v = net.v[l]
@@ -179,10 +187,21 @@ class _Learner:
             else:
                 g = (v[:, 0] if spec.backward == "instant" else v.sum(axis=1))[:, None]
             self.gain.append(net.w[l] * g)  # (n_post, n_pre): w[j,i] g[j,i]
-        self.loss = 0.0
-        if spec.loss == "max":
-            self.m = np.full(n_out, -np.inf)  # running max per class
-            self.snap: list = [None] * n_out  # per class: (x list, Y list) at its first maximum
+
+    def apply(self, optimizer) -> None:
+        """Online schedule: step ``optimizer`` on the gradients gathered so far, then clear them."""
+        net = self.net
+        grads = []
+        for l in range(net.n_layers):
+            grads += [self.gw[l], self.gv[l], self.gb[l] if net.bias[l] else np.zeros_like(self.gb[l])]
+        mask = [key != "b" or net.bias[l] for l in range(net.n_layers) for key in ("w", "v", "b")]
+        optimizer.step(grads, mask=mask)
+        for a in (*self.gw, *self.gv, *self.gb):
+            a[:] = 0.0
+        self._set_gains()
+
+    def pending(self) -> bool:
+        return any(np.any(a) for a in (*self.gw, *self.gv, *self.gb))
 
     @staticmethod
     def _log_softmax(o: np.ndarray) -> np.ndarray:
@@ -270,6 +289,8 @@ def simulate_reference(
     learn: LearnSpec | None = None,
     label=None,
     target=None,
+    optimizer=None,
+    update_every: int = 1,
 ) -> SimulationResult:
     """Run the discrete SpikingGamma model clock-driven, one step of ``dt`` at a time.
 
@@ -299,6 +320,13 @@ def simulate_reference(
         Class of the sample (losses ``mean``, ``last``, ``max``), ``0 <= label < n_out``.
     target : array_like, shape (E, n_out), optional
         Targets of the ``mse`` loss, one row per learning event.
+    optimizer : sgevent.optim.Optimizer, optional
+        Online schedule: after every ``update_every`` learning events, step this optimiser
+        (built over the network's arrays, order ``w[0], v[0], b[0], w[1], ...``) on the
+        gradients gathered since the last update; the following steps use the new weights.
+        Whatever is left is applied at the end. ``grads`` is then None.
+    update_every : int
+        Learning events per online update.
 
     Returns
     -------
@@ -402,6 +430,8 @@ def simulate_reference(
                 f"learn_period = {learn.learn_period!r} s"
             )
         learner = _Learner(net, learn, int(ro_times.size), label, target)
+    if optimizer is not None and (learner is None or learn.loss not in ("mean", "mse")):
+        raise ConfigError("online updates (optimizer=...) need learn= with the 'mean' or 'mse' loss")
     n_last = int(math.floor(t_end_f / dt_f + STEP_TOL))  # N: steps 0..N run
 
     ro_steps = _step_of_readout(ro_times, dt_f)
@@ -491,6 +521,9 @@ def simulate_reference(
                 e1 = int(ev_start[ro_ptr + 1]) if ro_ptr + 1 < ro_unique.size else ro_steps.size
                 for e in range(e0, e1):
                     learner.event(e, ro_store[ro_ptr], xs, yhat)
+                    if optimizer is not None and (e + 1) % update_every == 0:
+                        learner.apply(optimizer)
+                        proj = [_Projection(net.w[q], net.v[q], net.b[q], net.per_synapse) for q in range(net.n_layers)]
             ro_ptr += 1
         else:
             proj[-1](yhat[n_hidden])  # computed every step, as a clock-driven network does
@@ -523,6 +556,10 @@ def simulate_reference(
         "n_input_spikes": int(in_steps.size),
     }
     loss, grads = learner.finish() if learner is not None else (None, None)
+    if optimizer is not None:
+        if learner.pending():
+            learner.apply(optimizer)
+        grads = None
     return SimulationResult(
         layers=layers,
         readout_times=ro_times,

@@ -94,3 +94,43 @@ def test_learning_errors():
         simulate(net, t, u, t_end=0.1, learn=LearnSpec(loss="mse"), target=np.zeros((3, 4)))
     with pytest.raises(InputError, match="readout_times"):
         simulate(net, t, u, t_end=0.1, learn=LearnSpec(), label=0, readout_times=[0.05])
+
+
+@pytest.mark.parametrize("per_synapse", [False, True])
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_online_updates_within_a_sample_grid_equals_reference(per_synapse, momentum):
+    # the online schedule: the optimiser runs every 4 learning events *inside* the sample; the
+    # engine pauses, updates, re-aggregates its states and re-predicts every neuron. (SGD, not
+    # Adam: Adam's first steps are lr * sign(g), which turns the 1e-17 rounding differences of
+    # analytically-zero gradient entries into full steps; both sides share the optimiser code.)
+    net_e, t, u, _ = _case(per_synapse, hidden=(10, 8))
+    net_r = net_e.copy()
+    w0 = net_e.copy()
+    spec = LearnSpec(learn_period=5e-3)
+    opts = []
+    for net in (net_e, net_r):
+        params = [a for l in range(net.n_layers) for a in (net.w[l], net.v[l], net.b[l])]
+        opts.append(make_optimizer(OptimConfig(name="sgd", lr=0.05, momentum=momentum), params))
+    for dt in (1e-3, 1e-4):
+        e = simulate(net_e, t, u, dt=dt, t_end=0.1, learn=spec, label=2, optimizer=opts[0], update_every=4)
+        r = simulate_reference(net_r, t, u, dt=dt, t_end=0.1, learn=spec, label=2, optimizer=opts[1], update_every=4)
+        assert e.stats["online_updates"] == 5  # 20 learning events / 4
+        assert e.loss == pytest.approx(r.loss, rel=1e-9)
+        for la, lb in zip(e.layers, r.layers):
+            o = np.lexsort((la.neurons, la.times))
+            assert np.array_equal(la.times[o], lb.times) and np.array_equal(la.neurons[o], lb.neurons)
+        np.testing.assert_allclose(e.readout, r.readout, rtol=1e-9, atol=1e-12)
+    for l in range(net_e.n_layers):
+        for key in ("w", "v", "b"):
+            a, b, a0 = getattr(net_e, key)[l], getattr(net_r, key)[l], getattr(w0, key)[l]
+            assert np.abs(a - b).max() <= 1e-9 * max(1.0, np.abs(b).max())
+            if net_e.bias[l] or key != "b":
+                assert not np.array_equal(a, a0)  # the weights really moved
+
+
+def test_online_needs_a_streaming_loss():
+    net, t, u, _ = _case(False)
+    params = [a for l in range(net.n_layers) for a in (net.w[l], net.v[l], net.b[l])]
+    opt = make_optimizer(OptimConfig(name="sgd", lr=0.1), params)
+    with pytest.raises(ConfigError, match="mean"):
+        simulate(net, t, u, t_end=0.1, learn=LearnSpec(loss="max"), label=0, optimizer=opt)
