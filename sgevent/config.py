@@ -60,7 +60,13 @@ class TrainConfig:
         Passes over the training split.
     batch_size : int
         Samples per optimiser step (``batch`` schedule: gradients summed over the mini-batch
-        and averaged).
+        and averaged). With ``online`` it only groups samples for progress and checkpoints.
+    schedule : {"batch", "online"}
+        ``batch``: one optimiser step per mini-batch, samples run in parallel. ``online``: the
+        optimiser runs every ``update_every`` learning events inside each sample (samples in
+        sequence; DESIGN.md 3). Online needs the ``mean`` or ``mse`` loss.
+    update_every : int
+        Learning events per online update.
     dt : float or None
         Time model: None = continuous, else the grid step (s).
     window : float or None
@@ -80,6 +86,8 @@ class TrainConfig:
 
     epochs: int = 10
     batch_size: int = 32
+    schedule: str = "batch"
+    update_every: int = 10
     dt: float | None = None
     window: float | None = None
     val_fraction: float = 0.1
@@ -102,6 +110,12 @@ class TrainConfig:
             raise ConfigError(f"window must be None or > 0 s, got {self.window}")
         if not (0 <= self.val_fraction < 1):
             raise ConfigError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        if self.schedule not in ("batch", "online"):
+            raise ConfigError(f"schedule must be 'batch' or 'online', got {self.schedule!r}")
+        if self.update_every < 1:
+            raise ConfigError(f"update_every must be >= 1, got {self.update_every}")
+        if self.schedule == "online" and self.learn.loss not in ("mean", "mse"):
+            raise ConfigError("schedule 'online' needs the 'mean' or 'mse' loss ('last'/'max' end with the sample)")
         if self.workers < 0 or self.checkpoint_every < 1:
             raise ConfigError("workers must be >= 0 and checkpoint_every >= 1")
 

@@ -1,7 +1,8 @@
 """Training loop: mini-batches, evaluation, checkpoints and exact resume.
 
-Schedule ``batch`` (DESIGN.md 3): the gradients of a mini-batch's samples (run in parallel,
-reduced in sample order) are averaged and applied once. Everything random is derived from the
+Schedules (DESIGN.md 3): ``batch`` averages the gradients of a mini-batch's samples (run in
+parallel, reduced in sample order) and applies them once; ``online`` runs the samples in order
+and applies the optimiser every ``update_every`` learning events inside each sample. Everything random is derived from the
 seed: the validation split, each epoch's sample order (``seed, epoch``) and each sample's
 augmentation (``seed, epoch, sample``), so a run resumed from ``checkpoint_last.h5`` (weights,
 optimiser moments, epoch, batch position and the epoch's running sums) ends with the same
@@ -21,11 +22,12 @@ from typing import Any
 import numpy as np
 
 from .augment import Augment
-from .batch import batch_gradients, evaluate
+from .batch import BatchResult, batch_gradients, evaluate, predict_from_readout
 from .checkpoint import load_checkpoint, network_to_payload, payload_to_network, save_checkpoint
 from .config import TrainConfig
 from .data.dataset import SpikeDataset
 from .data.shd import speaker_split
+from .engine import simulate
 from .errors import TrainingError
 from .network import Network
 from .optim import make_optimizer
@@ -150,19 +152,21 @@ class Trainer:
         return [int(np.random.SeedSequence([self.config.seed, epoch, int(i)]).generate_state(1)[0]) for i in idx]
 
     def train_step(self, idx: np.ndarray) -> dict[str, float]:
-        """One optimiser step on samples ``idx``; raises TrainingError on non-finite values."""
-        res = batch_gradients(
-            self.net, self.data, idx, self.spec, dt=self.config.dt, window=self.window, workers=self.workers,
-            transform=self.augment, rng_seeds=self._sample_seeds(self.epoch, idx),
-        )
-        n = res.n_samples
-        if not np.isfinite(res.loss):
-            raise TrainingError(
-                f"non-finite loss ({res.loss}) at epoch {self.epoch}, step {self.step}; "
-                f"the last good checkpoint is {self.run.checkpoint_last}"
+        """One mini-batch (``batch``: one optimiser step; ``online``: steps inside every
+        sample); raises TrainingError on non-finite values."""
+        if self.config.schedule == "online":
+            res = self._online_batch(idx)
+            info = {"lr": self.optimizer.lr_at(self.optimizer.n_steps), "grad_norm": float("nan")}
+            self._check_finite(res.loss)
+        else:
+            res = batch_gradients(
+                self.net, self.data, idx, self.spec, dt=self.config.dt, window=self.window, workers=self.workers,
+                transform=self.augment, rng_seeds=self._sample_seeds(self.epoch, idx),
             )
-        grads = [g[key] / n for g in res.grads for key in ("w", "v", "b")]
-        info = self.optimizer.step(grads, mask=self.mask)
+            self._check_finite(res.loss)
+            grads = [g[key] / res.n_samples for g in res.grads for key in ("w", "v", "b")]
+            info = self.optimizer.step(grads, mask=self.mask)
+        n = res.n_samples
         for name, p in zip(self.optimizer.names, self.optimizer.params):
             if not np.all(np.isfinite(p)):
                 raise TrainingError(
@@ -173,6 +177,28 @@ class Trainer:
         self.step += 1
         return {"loss": res.loss / n, "acc": res.correct / n, "spikes": float(res.hidden_spikes.sum()) / n,
                 "lr": info["lr"], "grad_norm": info["grad_norm"]}
+
+    def _check_finite(self, loss: float) -> None:
+        if not np.isfinite(loss):
+            raise TrainingError(
+                f"non-finite loss ({loss}) at epoch {self.epoch}, step {self.step}; "
+                f"the last good checkpoint is {self.run.checkpoint_last}"
+            )
+
+    def _online_batch(self, idx: np.ndarray) -> BatchResult:
+        """Samples ``idx`` in order, each with online updates every ``update_every`` events."""
+        seeds = self._sample_seeds(self.epoch, idx)
+        loss, correct, spikes = 0.0, 0, np.zeros(len(self.net.hidden), dtype=np.int64)
+        for i, seed in zip(idx, seeds):
+            t, u, y = self.data.sample(int(i))
+            if self.augment is not None:
+                t, u = self.augment(t, u, np.random.default_rng(seed))
+            r = simulate(self.net, t, u, dt=self.config.dt, t_end=self.window, learn=self.spec, label=int(y),
+                         optimizer=self.optimizer, update_every=self.config.update_every)
+            loss += r.loss
+            correct += int(predict_from_readout(r.readout) == int(y))
+            spikes += np.array(r.n_spikes, dtype=np.int64)
+        return BatchResult(loss=loss, grads=[], n_samples=len(idx), hidden_spikes=spikes, correct=correct)
 
     def fit(self, stop_after_steps: int | None = None) -> dict[str, Any]:
         """Train until ``config.epochs`` are done (or ``stop_after_steps`` more steps: tests).

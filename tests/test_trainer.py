@@ -111,3 +111,19 @@ def test_workers_do_not_change_the_result(tmp_path):
     b.fit()
     for x, y in zip(_weights(a), _weights(b)):
         assert np.array_equal(x, y)
+
+
+def test_online_schedule_learns_and_resumes_exactly(tmp_path):
+    data = toy_data()
+    cfg = config(schedule="online", update_every=4, optim=OptimConfig(name="adam", lr=0.005), epochs=2)
+    full, run_f = _run(tmp_path, "on_full", cfg, data)
+    full.fit()
+    m = run_f.read_metrics()
+    assert m[-1]["train_loss"] < m[0]["train_loss"]
+    assert full.optimizer.n_steps >= 2 * len(full.train_idx) * 3  # >= 3 updates inside every sample
+    part, run = _run(tmp_path, "on_part", cfg, data)
+    part.fit(stop_after_steps=3)
+    resumed = Trainer.resume(RunDir.open(run.path), data, progress=False)
+    resumed.fit()
+    for a, b in zip(_weights(full), _weights(resumed)):
+        assert np.array_equal(a, b)
