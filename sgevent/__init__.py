@@ -9,7 +9,7 @@ Public API::
     ref = sgevent.simulate_reference(net, times, units, dt=1e-4)  # clock-driven reference
 """
 
-from .engine import simulate
+from .simulate import simulate
 from .errors import (
     BurstLimitError,
     ConfigError,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .data.dataset import SpikeDataset
-from .engine import simulate
+from .simulate import simulate
 from .learning import LearnSpec, learning_times
 from .network import Network
 

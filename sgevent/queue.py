@@ -12,7 +12,6 @@ All kernels modify the arrays in place and return the new size.
 
 from __future__ import annotations
 
-import numpy as np
 from numba import njit
 
 __all__ = ["heap_push", "heap_pop", "heap_compact"]

@@ -21,7 +21,7 @@ import math
 import numpy as np
 
 from .errors import BurstLimitError, ConfigError, InputError
-from .events import DEFAULT_READOUT_PERIOD, STEP_TOL, check_dt, check_spikes, resolve_window
+from .events import STEP_TOL, check_dt, check_spikes, resolve_window
 from .learning import LearnSpec, learning_times
 from .network import Network
 from .result import LayerSpikes, SimulationResult

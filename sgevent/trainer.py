@@ -27,7 +27,7 @@ from .checkpoint import load_checkpoint, network_to_payload, payload_to_network,
 from .config import TrainConfig
 from .data.dataset import SpikeDataset
 from .data.shd import speaker_split
-from .engine import simulate
+from .simulate import simulate
 from .errors import TrainingError
 from .network import Network
 from .optim import make_optimizer
@@ -222,7 +222,7 @@ class Trainer:
                         bar.close()
                         return {"interrupted": True, "epoch": self.epoch, "batch_pos": self.batch_pos}
                     steps_left -= 1
-                m = self.train_step(batches[b])
+                self.train_step(batches[b])
                 self.batch_pos = b + 1
                 s = self.sums
                 bar.set_postfix(loss=f"{s[0] / s[2]:.3f}", acc=f"{s[1] / s[2]:.3f}", spk=f"{s[3] / s[2]:.0f}")

@@ -3,7 +3,6 @@ states including near-tangent ones: no missed crossing, no false crossing, time 
 the 1e-9 s tolerance; grid mode finds exactly the first grid step."""
 
 import numpy as np
-import pytest
 import scipy.linalg
 
 from sgevent.crossing import next_crossing, search_coefficients

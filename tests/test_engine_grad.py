@@ -5,7 +5,6 @@ backward option and bucket-weight mode, and the same weights after several updat
 import numpy as np
 import pytest
 
-import sgevent
 from sgevent import ConfigError, InputError, Network, simulate, simulate_reference
 from sgevent.learning import LearnSpec
 from sgevent.optim import OptimConfig, make_optimizer
