@@ -5,6 +5,8 @@
     sgevent baseline --data-dir DIR       logistic regression on binned spike counts
     sgevent train --data-dir DIR [--config FILE.json] [options]   train (or --resume RUN_DIR)
     sgevent eval --checkpoint PATH --data-dir DIR [--split test]    evaluate a saved model
+    sgevent resolution-study --data-dir DIR [--quick]    train/evaluate across time models
+    sgevent sparsity-sweep --data-dir DIR [--quick]      accuracy against spikes and energy
 """
 
 from __future__ import annotations
@@ -183,6 +185,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--workers", type=int, default=0)
     ev.add_argument("--out", help="write the result as JSON here")
     ev.set_defaults(func=_cmd_eval)
+
+    from .studies import add_study_commands
+
+    add_study_commands(sub)
     return p
 
 
