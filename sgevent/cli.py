@@ -7,6 +7,7 @@
     sgevent eval --checkpoint PATH --data-dir DIR [--split test]    evaluate a saved model
     sgevent resolution-study --data-dir DIR [--quick]    train/evaluate across time models
     sgevent sparsity-sweep --data-dir DIR [--quick]      accuracy against spikes and energy
+    sgevent toy delay|itd [--out DIR]                    the toy timing tasks
 """
 
 from __future__ import annotations
@@ -187,8 +188,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.set_defaults(func=_cmd_eval)
 
     from .studies import add_study_commands
+    from .tasks import add_task_commands
 
     add_study_commands(sub)
+    add_task_commands(sub)
     return p
 
 
