@@ -23,19 +23,22 @@ test: venv
 test-slow: venv
 	$(PY) -m pytest -q -m slow
 
-## make test-nojit: kernels as plain Python (NUMBA_DISABLE_JIT=1) on the small engine cases
+## make test-nojit: kernels as plain Python (NUMBA_DISABLE_JIT=1): the heap, closed-form neurons,
+## bursts, errors and determinism (the no-JIT identity itself is in the default suite)
 test-nojit: venv
-	NUMBA_DISABLE_JIT=1 $(PY) -m pytest -q tests/test_engine.py -k "small"
+	NUMBA_DISABLE_JIT=1 $(PY) -m pytest -q tests/test_queue.py tests/test_engine.py \
+		-k "closed_form or delayed or bad_input or burst or deterministic or pop or compact"
 
 ## make bench-engine: SHD-sized forward pass, event engine vs clock reference
 bench-engine: venv
 	$(PY) bench/engine.py
 
-## make run-shd: the main job (train on SHD). Needs the trainer, which has not landed yet.
+## make run-shd: train on SHD (downloaded through tonic when possible, else the synthetic spoken
+## digits, generated on first use), compare with a logistic baseline, write runs/<name>/report.md.
+## DATA=auto|shd|synth chooses the data; QUICK=1 runs the small smoke configuration (~3 min).
+DATA ?= auto
 run-shd: venv
-	@echo "make run-shd: training has not landed yet (the engine, reference and data loaders have);" >&2
-	@echo "see README.md, Status. Nothing was run." >&2
-	@exit 2
+	$(PY) -m sgevent.runshd --data $(DATA) $(if $(QUICK),--quick,)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -8,6 +8,7 @@
     sgevent resolution-study --data-dir DIR [--quick]    train/evaluate across time models
     sgevent sparsity-sweep --data-dir DIR [--quick]      accuracy against spikes and energy
     sgevent toy delay|itd [--out DIR]                    the toy timing tasks
+    sgevent run-shd [--data auto|shd|synth] [--quick]    the main job (what make run-shd runs)
 """
 
 from __future__ import annotations
@@ -187,9 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", help="write the result as JSON here")
     ev.set_defaults(func=_cmd_eval)
 
+    from .runshd import add_runshd_command
     from .studies import add_study_commands
     from .tasks import add_task_commands
 
+    add_runshd_command(sub)
     add_study_commands(sub)
     add_task_commands(sub)
     return p
