@@ -38,7 +38,7 @@ bench-engine: venv
 ## DATA=auto|shd|synth chooses the data; QUICK=1 runs the small smoke configuration (~3 min).
 DATA ?= auto
 run-shd: venv
-	$(PY) -m sgevent.runshd --data $(DATA) $(if $(QUICK),--quick,)
+	$(PY) -m sgevent.cli run-shd --data $(DATA) $(if $(QUICK),--quick,)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

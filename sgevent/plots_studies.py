@@ -19,14 +19,7 @@ import numpy as np  # noqa: E402
 
 __all__ = ["plot_resolution_accuracy", "plot_resolution_cost", "plot_sparsity_frontier"]
 
-_DPI = 110
-
-
-def _save(fig: Any, path: str | os.PathLike[str]) -> Path:
-    path = Path(path)
-    fig.savefig(path, dpi=_DPI, bbox_inches="tight")
-    plt.close(fig)
-    return path
+from .plots import _save  # noqa: E402  (one figure writer for every plots module)
 
 
 def _split(study: dict[str, Any]) -> tuple[list[int], list[int]]:

@@ -18,14 +18,7 @@ import numpy as np  # noqa: E402
 
 __all__ = ["plot_delay_task", "plot_itd_task"]
 
-_DPI = 110
-
-
-def _save(fig: Any, path: str | os.PathLike[str]) -> Path:
-    path = Path(path)
-    fig.savefig(path, dpi=_DPI, bbox_inches="tight")
-    plt.close(fig)
-    return path
+from .plots import _save  # noqa: E402  (one figure writer for every plots module)
 
 
 def plot_delay_task(results: dict[str, Any], path: str | os.PathLike[str]) -> Path:

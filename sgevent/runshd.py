@@ -21,7 +21,7 @@ both splits, the baseline and the wall times of each phase.
 
 The synthetic generator runs worker processes with the ``spawn`` start method, so call
 :func:`run_shd` from a script under ``if __name__ == "__main__":`` (or through the command line:
-``python -m sgevent.runshd`` or ``sgevent run-shd``).
+``sgevent run-shd`` or ``python -m sgevent.cli run-shd``, which ``make run-shd`` uses).
 """
 
 from __future__ import annotations
@@ -37,9 +37,9 @@ import numpy as np
 
 from .data.dataset import SpikeDataset
 from .data.shd import SHD, find_or_download, load_h5
-from .errors import ConfigError, DataError, SgeventError
+from .errors import ConfigError, DataError
 
-__all__ = ["run_shd", "select_data", "default_config_path", "add_runshd_command", "main",
+__all__ = ["run_shd", "select_data", "default_config_path", "add_runshd_command",
            "SYNTH_FULL", "SYNTH_QUICK"]
 
 DATA_CHOICES = ("auto", "shd", "synth")
@@ -278,19 +278,3 @@ def add_runshd_command(subparsers: Any) -> argparse.ArgumentParser:
     _add_arguments(p)
     p.set_defaults(func=_cmd)
     return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m sgevent.runshd [--data auto|shd|synth] [--quick] [--config FILE] [--name NAME]``."""
-    p = argparse.ArgumentParser(prog="python -m sgevent.runshd", description=__doc__.split("\n\n")[0])
-    _add_arguments(p)
-    args = p.parse_args(argv)
-    try:
-        return _cmd(args)
-    except SgeventError as e:
-        print(f"sgevent run-shd: error: {e}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -48,7 +48,6 @@ import argparse
 import json
 import math
 import os
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -608,19 +607,3 @@ def add_study_commands(subparsers: Any) -> None:
     sw.add_argument("--theta-0s", dest="theta_0s", nargs="+", type=float)
     sw.add_argument("--m-fs", dest="m_fs", nargs="+", type=float)
     sw.set_defaults(func=_cmd_sweep)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m sgevent.studies resolution-study|sparsity-sweep ...`` (until wired into the CLI)."""
-    p = argparse.ArgumentParser(prog="sgevent-studies")
-    add_study_commands(p.add_subparsers(dest="command", required=True))
-    args = p.parse_args(argv)
-    try:
-        return args.func(args)
-    except SgeventError as e:
-        print(f"sgevent: error: {e}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

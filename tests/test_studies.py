@@ -12,9 +12,8 @@ from sgevent.data.dataset import SpikeDataset
 from sgevent.errors import ConfigError
 from sgevent.learning import LearnSpec
 from sgevent.network import Network
-from sgevent.studies import (
-    engine_state_bytes, main, reference_state_bytes, resolution_study, sparsity_sweep,
-)
+from sgevent.cli import main
+from sgevent.studies import engine_state_bytes, reference_state_bytes, resolution_study, sparsity_sweep
 
 N_CH, N_CLASSES, WINDOW = 12, 3, 0.06
 
