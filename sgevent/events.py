@@ -12,7 +12,7 @@ import numpy as np
 
 from .errors import InputError
 
-__all__ = ["check_spikes", "check_times", "check_dt", "resolve_window", "DEFAULT_READOUT_PERIOD", "STEP_TOL"]
+__all__ = ["check_spikes", "check_times", "check_dt", "check_positive_time", "resolve_window", "DEFAULT_READOUT_PERIOD", "STEP_TOL"]
 
 
 def check_spikes(
@@ -150,12 +150,17 @@ def resolve_window(
     return t_end_f, ro
 
 
+def check_positive_time(x, name: str) -> float:
+    """Validate a duration ``name``: a finite number of seconds > 0 (InputError otherwise)."""
+    try:
+        xf = float(x)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} must be a number of seconds, got {x!r}") from None
+    if not (np.isfinite(xf) and xf > 0.0):
+        raise InputError(f"{name} must be a finite number of seconds > 0, got {x!r}")
+    return xf
+
+
 def check_dt(dt) -> float:
     """Validate a grid step: a finite number of seconds > 0."""
-    try:
-        dt_f = float(dt)
-    except (TypeError, ValueError):
-        raise InputError(f"dt must be a number of seconds, got {dt!r}") from None
-    if not (np.isfinite(dt_f) and dt_f > 0.0):
-        raise InputError(f"dt must be a finite step > 0 s, got {dt!r}")
-    return dt_f
+    return check_positive_time(dt, "dt")

@@ -61,7 +61,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .errors import InputError
-from .events import STEP_TOL
+from .events import STEP_TOL, check_positive_time
 from .network import Network
 from .result import LayerSpikes, SimulationResult
 
@@ -89,16 +89,6 @@ def n_clock_steps(window: float, dt: float) -> int:
     Steps ``n = 0 .. N``; step 0 holds only the instant t = 0 (as :func:`sgevent.simulate_reference`).
     """
     return int(np.floor(window / dt + STEP_TOL)) + 1
-
-
-def _check_positive(x, name: str) -> float:
-    try:
-        xf = float(x)
-    except (TypeError, ValueError):
-        raise InputError(f"{name} must be a number of seconds, got {x!r}") from None
-    if not (np.isfinite(xf) and xf > 0.0):
-        raise InputError(f"{name} must be a finite number of seconds > 0, got {x!r}")
-    return xf
 
 
 def activation_sparsity(times: np.ndarray, neurons: np.ndarray, n_neurons: int, window: float, dt_ref: float = 1e-3) -> float:
@@ -435,8 +425,8 @@ def sample_metrics(
         (neuron, step) pairs, for a pooled activation sparsity).
     """
     _check_result(result, net, sample_idx)
-    dt_ref = _check_positive(dt_ref, "dt_ref")
-    dt_dense = dt_ref if dt_dense is None else _check_positive(dt_dense, "dt_dense")
+    dt_ref = check_positive_time(dt_ref, "dt_ref")
+    dt_dense = dt_ref if dt_dense is None else check_positive_time(dt_dense, "dt_dense")
     win = float(result.t_end) if window is None else float(window)
     if not (np.isfinite(win) and win >= 0.0):
         raise InputError(f"sample {sample_idx}: window must be a finite time >= 0 s, got {window!r}")
