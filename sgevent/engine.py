@@ -254,10 +254,10 @@ def run_chunk(B, LA, S, in_t, in_u, t_end, ro_t, tol, stop_at):
         # readouts due before this instant
         while p_ro < n_ro and (ro_t[p_ro] < t or t > t_end):
             tr = ro_t[p_ro]
-            for l in range(L - 1, L):
-                _propagate_layer(B, l, tr - t_last[l], z, y0, thd, P, W1, W2, zs)
-                t_last[l] = max(t_last[l], tr)
-                updates[l] += B.n_post[l]
+            lr = L - 1
+            _propagate_layer(B, lr, tr - t_last[lr], z, y0, thd, P, W1, W2, zs)
+            t_last[lr] = max(t_last[lr], tr)
+            updates[lr] += n_out
             for j in range(n_out):
                 ro[p_ro, j] = _x(B, L - 1, j, z)
             if act:

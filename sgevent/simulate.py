@@ -37,8 +37,10 @@ from .state import init_state
 __all__ = ["simulate", "prepare_inputs"]
 
 
-def prepare_inputs(net: Network, times, units, dt, t_end, readout_times):
+def prepare_inputs(net: Network, times, units, dt, t_end, readout_times, learn_period=None):
     """Validate arguments and convert them to the kernel's clock.
+
+    With ``learn_period`` the readout times are the learning events of the window.
 
     Returns ``(in_t, in_u, t_end, ro_kernel, ro_order, ro_requested, t_end_kernel)`` where
     kernel times are seconds (continuous) or step indices as float64 (grid).
@@ -47,6 +49,8 @@ def prepare_inputs(net: Network, times, units, dt, t_end, readout_times):
     if dt is not None:
         dt = check_dt(dt)
     t_end, ro = resolve_window(t, dt, t_end, readout_times)
+    if learn_period is not None:
+        ro = learning_times(t_end, learn_period)
     order = np.argsort(ro, kind="stable")
     ro_sorted = ro[order]
     if dt is None:
@@ -126,19 +130,18 @@ def simulate(
             raise InputError("with learn=..., the readout is evaluated at the learning events: pass readout_times=None")
         if backward_unavailable(learn):
             raise ConfigError("backward='traces' is not available in the event engine yet; use 'instant' or 'steady'")
-        t_chk, _ = check_spikes(times, units, net.n_in)
-        t_end_r, _ = resolve_window(t_chk, None if dt is None else check_dt(dt), t_end, None)
-        readout_times = learning_times(t_end_r, learn.learn_period)
-        # validates label/target shapes before any simulation (E x n_out dummy readouts)
-        loss_and_output_error(np.zeros((readout_times.size, net.n_out)), learn.loss, label, target)
-        t_end = t_end_r
     if optimizer is not None:
         if learn is None or learn.loss not in ("mean", "mse"):
             raise ConfigError("online updates (optimizer=...) need learn= with the 'mean' or 'mse' loss: "
                               "'last' and 'max' are only defined at the end of a sample")
         if int(update_every) != update_every or update_every < 1:
             raise ConfigError(f"update_every must be an integer >= 1, got {update_every}")
-    in_t, in_u, t_end, ro_k, order, ro_req, t_end_k = prepare_inputs(net, times, units, dt, t_end, readout_times)
+    in_t, in_u, t_end, ro_k, order, ro_req, t_end_k = prepare_inputs(
+        net, times, units, dt, t_end, readout_times, learn_period=None if learn is None else learn.learn_period
+    )
+    if learn is not None:
+        # validates label/target shapes before any simulation (E x n_out dummy readouts)
+        loss_and_output_error(np.zeros((ro_k.size, net.n_out)), learn.loss, label, target)
     ro_k = np.ascontiguousarray(ro_k, dtype=np.float64)
     B = build(net, dt)
     LA = no_learning(net) if learn is None else make_learn_args(net, learn, ro_k.size, label, target)

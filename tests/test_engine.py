@@ -62,8 +62,8 @@ def test_grid_mode_equals_clock_reference(per_synapse, adaptive, dt):
         ref = simulate_reference(net, t, u, dt=dt, t_end=0.2)
         eng.layers[:] = _sorted_by_time_neuron(eng)
         assert sum(eng.n_spikes) > 50  # the comparison is not vacuous
-        if trial and not adaptive:
-            assert max(la.counts.max() for la in eng.layers) >= 1
+        if not adaptive:  # bursts (several spikes at one step) are part of what is compared
+            assert max(la.counts.max() for la in eng.layers) > 1
         _assert_same_spikes(eng, ref, f"dt={dt} per_synapse={per_synapse} adaptive={adaptive}")
         scale = max(1.0, np.abs(ref.readout).max())
         assert np.abs(eng.readout - ref.readout).max() <= 1e-9 * scale
