@@ -12,6 +12,13 @@ State layout (all float64, zero at t = 0):
   ``s = l + 1`` hidden layer ``l``); column 0 of a hidden source is the neurons' own sigma-delta
   reconstruction ``yhat_j[0]``.
 - ``theta_dyn[l]``, shape ``(n_l,)``: adaptive part of hidden layer ``l``'s threshold.
+- with ``learn.backward == "traces"``: the eligibility traces of every hidden layer (see
+  :class:`_Learner`), shape ``(n_post, n_pre, K, K)`` plus ``(n_post, K)`` for a used bias.
+
+Two quantisers of the hidden neurons (option ``quantiser``): ``"sigma-delta"`` (the model,
+DESIGN.md section 1.2) and ``"identity"``, the *linearised model* ``yhat_j[0][n] = relu(x_j[n])``
+with no spikes: the rate limit of the network (theta -> 0), and the model the backward pass
+assumes (DESIGN.md section 3).
 """
 
 from __future__ import annotations
@@ -26,8 +33,9 @@ from .learning import LearnSpec, learning_times
 from .network import Network
 from .result import LayerSpikes, SimulationResult
 
-__all__ = ["simulate_reference"]
+__all__ = ["simulate_reference", "QUANTISERS"]
 
+QUANTISERS = ("sigma-delta", "identity")
 
 
 def _cascade_coefficients(taus: np.ndarray, dt: float) -> tuple[np.ndarray, np.ndarray]:
@@ -144,25 +152,64 @@ def _check_target(target, n_events: int, n_out: int) -> np.ndarray:
     return T
 
 
+def _copies(arrays: list | None) -> list | None:
+    """Copies of a list of arrays (None entries, or no list, kept as None)."""
+    return None if arrays is None else [None if a is None else a.copy() for a in arrays]
+
+
 class _Learner:
     """Loss and gradients of one sample, accumulated event by event (learning.py module notes).
 
     Written from the definitions, independently of :func:`sgevent.learning.loss_and_output_error`
     and of the engine's ``G`` accumulation: at every learning event the output error
     ``delta^L_e = dL/do_e`` is propagated down through the recorded hidden drives ``x^l_e`` and
-    each layer's gradient is added directly from the recorded source buckets ``Y^s_e``. For
-    ``mean``, ``last`` and ``mse`` this happens as the event is reached (memory constant in
-    time); for ``max`` each class keeps the snapshot ``(x, Y)`` of its current first maximum and
-    the gradient is formed at the end.
+    each layer's gradient is added directly from the recorded source buckets ``Y^s_e`` (or, for
+    hidden layers with ``traces``, from the eligibility traces). For ``mean``, ``last`` and
+    ``mse`` this happens as the event is reached (memory constant in time); for ``max`` each
+    class keeps the snapshot ``(x, Y, traces)`` of its current first maximum and the gradient is
+    formed at the end.
+
+    Notes
+    -----
+    ``backward = "traces"``. Hidden layer ``l`` has neurons ``i`` and sources ``m`` (input
+    channels for ``l = 0``, hidden layer ``l - 1`` otherwise) with buckets ``yhat_m[k']``; its
+    signals are ``x_i = b_i + sum_{m,k'} c[i,m,k'] yhat_m[k']`` with ``c[i,m,k'] = w[i,m] v[i,k']``
+    (per neuron) or ``w[i,m] v[i,m,k']`` (per synapse). ``alpha[k] = exp(-dt / tau[k])`` with
+    ``tau = net.taus[l + 1]`` (the layer's own cascade). The eligibility traces are the
+    forward-mode sensitivities ``d yhat_i[k] / d c[i,m,k']`` of the layer's own buckets in the
+    linearised model (quantiser = identity, ``yhat_i[0] = relu(x_i)``, the layer's inputs held
+    fixed); zero before step 0, and at every step ``n``, once ``x_i[n]`` is computed from the
+    presynaptic buckets at step ``n``::
+
+        E_{i,m,k'}[0][n] = [x_i[n] > 0] yhat_m[k'][n]
+        E_{i,m,k'}[k][n] = alpha[k] E_{i,m,k'}[k][n-1] + (1 - alpha[k]) E_{i,m,k'}[k-1][n-1]  (k >= 1)
+        Eb_i[0][n] = [x_i[n] > 0];  Eb_i[k][n] = alpha[k] Eb_i[k][n-1] + (1 - alpha[k]) Eb_i[k-1][n-1]
+
+    (``Eb`` only when the layer's bias is used). Stored as ``tr[l][i, m, k', k]`` and
+    ``trb[l][i, k]``. They depend on the weights only through the gates ``[x > 0]``: the online
+    schedule keeps them across weight updates. At learning event ``e`` (step ``n_e``) the error
+    at the buckets of hidden source ``i`` of layer ``l`` is::
+
+        g^l_i[k] = sum_j delta^{l+1}_j w^{l+1}[j,i] v^{l+1}[j,k]     (per synapse: v^{l+1}[j,i,k])
+
+    with ``delta^{l+1} = delta^L_e`` if layer ``l + 1`` is the readout and otherwise the
+    ``instant`` error ``delta^{l+1}_j = [x^{l+1}_j > 0] g^{l+1}_j[0]``; then::
+
+        G^l[k', i, m] += sum_k g^l_i[k] E_{i,m,k'}[k][n_e];   db^l_i += sum_k g^l_i[k] Eb_i[k][n_e]
+
+    and ``dw``, ``dv`` of the layer follow from ``G`` as for the other options (per neuron:
+    ``dw[i,m] = sum_k' v[i,k'] G[k',i,m]``, ``dv[i,k'] = sum_m w[i,m] G[k',i,m]``; per synapse:
+    ``dw[i,m] = sum_k' v[i,m,k'] G[k',i,m]``, ``dv[i,m,k'] = w[i,m] G[k',i,m]``), added here
+    event by event with the weights current at the event. The readout's own gradients are those
+    of the other options. The ``k = 0`` term alone is the ``instant`` rule; with one hidden layer
+    and ``quantiser="identity"`` the result is the exact gradient of the loss.
     """
 
-    def __init__(self, net: Network, spec: LearnSpec, n_events: int, label, target) -> None:
+    def __init__(self, net: Network, spec: LearnSpec, n_events: int, label, target, coef: list) -> None:
         self.net = net
         self.spec = spec
         self.E = n_events
         n_out = net.n_out
-        if spec.backward == "traces":
-            raise ConfigError("backward='traces' is not available in the reference yet")
         if spec.loss == "mse":
             self.T = _check_target(target, n_events, n_out)
         else:
@@ -172,10 +219,18 @@ class _Learner:
         self.gb = [np.zeros_like(a) for a in net.b]
         # g[l][j, i]: the bucket map's gain from source i into unit j of layer l (backward mode)
         self._set_gains()
+        self.traces = spec.backward == "traces"
+        if self.traces:
+            K, sizes = net.n_buckets, net.sizes
+            self.coef = coef  # (alpha, 1 - alpha) of each source's cascade
+            self.tr = [np.zeros((sizes[l + 1], sizes[l], K, K)) for l in range(len(net.hidden))]
+            self.trb = [np.zeros((sizes[l + 1], K)) if net.bias[l] else None for l in range(len(net.hidden))]
+        else:
+            self.tr = self.trb = None
         self.loss = 0.0
         if spec.loss == "max":
             self.m = np.full(n_out, -np.inf)  # running max per class
-            self.snap: list = [None] * n_out  # per class: (x list, Y list) at its first maximum
+            self.snap: list = [None] * n_out  # per class: (x, Y, tr, trb) at its first maximum
 
     def _set_gains(self) -> None:
         net, spec = self.net, self.spec
@@ -187,6 +242,27 @@ class _Learner:
             else:
                 g = (v[:, 0] if spec.backward == "instant" else v.sum(axis=1))[:, None]
             self.gain.append(net.w[l] * g)  # (n_post, n_pre): w[j,i] g[j,i]
+
+    def advance_traces(self, l: int, x: np.ndarray, y_pre: np.ndarray) -> None:
+        """Step hidden layer ``l``'s traces to step ``n`` (writes ``tr[l]``, ``trb[l]``).
+
+        Parameters
+        ----------
+        l : int
+            Hidden layer.
+        x : ndarray of float64, shape (n_post,)
+            Its signals ``x_i[n]``.
+        y_pre : ndarray of float64, shape (n_pre, K)
+            Its presynaptic buckets at step ``n``.
+        """
+        alpha, one_minus = self.coef[l + 1]
+        gate = (x > 0.0).astype(np.float64)
+        for tr, first in ((self.tr[l], gate[:, None, None] * y_pre[None, :, :]), (self.trb[l], gate)):
+            if tr is None:
+                continue
+            if tr.shape[-1] > 1:  # k >= 1 from step n-1 values (right side evaluated first)
+                tr[..., 1:] = alpha[1:] * tr[..., 1:] + one_minus[1:] * tr[..., :-1]
+            tr[..., 0] = first
 
     def apply(self, optimizer) -> None:
         """Online schedule: step ``optimizer`` on the gradients gathered so far, then clear them."""
@@ -211,27 +287,28 @@ class _Learner:
     def event(self, e: int, o: np.ndarray, xs: list, Ys: list) -> None:
         """Learning event ``e`` (0-based) with readout ``o``, hidden drives ``xs``, buckets ``Ys``."""
         loss, E = self.spec.loss, self.E
+        tr = (self.tr, self.trb)
         if loss == "mse":
             d = o - self.T[e]
             self.loss += 0.5 * float(d @ d) / E
-            self._backward(d / E, xs, Ys)
+            self._backward(d / E, xs, Ys, *tr)
         elif loss == "mean":
             logp = self._log_softmax(o)
             self.loss -= float(logp[self.y]) / E
             d = np.exp(logp)
             d[self.y] -= 1.0
-            self._backward(d / E, xs, Ys)
+            self._backward(d / E, xs, Ys, *tr)
         elif loss == "last":
             if e == E - 1:
                 logp = self._log_softmax(o)
                 self.loss = -float(logp[self.y])
                 d = np.exp(logp)
                 d[self.y] -= 1.0
-                self._backward(d, xs, Ys)
+                self._backward(d, xs, Ys, *tr)
         else:  # max: strictly greater keeps the first maximum in time
             better = np.flatnonzero(o > self.m)
             if better.size:
-                snap = ([x.copy() for x in xs], [Y.copy() for Y in Ys])  # shared by these classes
+                snap = (_copies(xs), _copies(Ys), _copies(self.tr), _copies(self.trb))  # shared by these classes
                 self.m[better] = o[better]
                 for c in better:
                     self.snap[c] = snap
@@ -257,25 +334,48 @@ class _Learner:
         ]
         return float(self.loss), grads
 
-    def _backward(self, delta: np.ndarray, xs: list, Ys: list) -> None:
-        """Add one event's gradients, from the output error ``delta`` down to layer 0."""
+    def _backward(self, delta: np.ndarray, xs: list, Ys: list, tr=None, trb=None) -> None:
+        """Add one event's gradients, from the output error ``delta`` down to layer 0.
+
+        ``tr``, ``trb``: the hidden layers' traces at the event (``traces`` only, else None).
+        """
         net = self.net
+        g = None  # traces: error at the buckets of the current layer's neurons, (n_post, K)
         for l in range(net.n_layers - 1, -1, -1):
-            Y = Ys[l]  # buckets of the layer's source, (n_pre, K)
             w, v = net.w[l], net.v[l]
-            if net.per_synapse:
-                # dw[j,i] += delta[j] sum_k v[j,i,k] Y[i,k];  dv[j,i,k] += delta[j] w[j,i] Y[i,k]
-                self.gw[l] += delta[:, None] * np.einsum("jik,ik->ji", v, Y)
-                self.gv[l] += (delta[:, None] * w)[:, :, None] * Y[None, :, :]
-            else:
-                # dw[j,i] += delta[j] sum_k v[j,k] Y[i,k];  dv[j,k] += delta[j] sum_i w[j,i] Y[i,k]
-                self.gw[l] += delta[:, None] * (v @ Y.T)
-                self.gv[l] += delta[:, None] * (w @ Y)
-            if net.bias[l]:
-                self.gb[l] += delta
+            if g is None:  # the readout, or any layer with `instant` / `steady`
+                Y = Ys[l]  # buckets of the layer's source, (n_pre, K)
+                if net.per_synapse:
+                    # dw[j,i] += delta[j] sum_k v[j,i,k] Y[i,k];  dv[j,i,k] += delta[j] w[j,i] Y[i,k]
+                    self.gw[l] += delta[:, None] * np.einsum("jik,ik->ji", v, Y)
+                    self.gv[l] += (delta[:, None] * w)[:, :, None] * Y[None, :, :]
+                else:
+                    # dw[j,i] += delta[j] sum_k v[j,k] Y[i,k];  dv[j,k] += delta[j] sum_i w[j,i] Y[i,k]
+                    self.gw[l] += delta[:, None] * (v @ Y.T)
+                    self.gv[l] += delta[:, None] * (w @ Y)
+                if net.bias[l]:
+                    self.gb[l] += delta
+            else:  # hidden layer with traces: G_e[i,m,k'] = sum_k g[i,k] E_{i,m,k'}[k]
+                G = np.einsum("ik,imqk->imq", g, tr[l])
+                if net.per_synapse:
+                    self.gw[l] += np.einsum("imq,imq->im", v, G)
+                    self.gv[l] += w[:, :, None] * G
+                else:
+                    self.gw[l] += np.einsum("iq,imq->im", v, G)
+                    self.gv[l] += np.einsum("im,imq->iq", w, G)
+                if net.bias[l]:
+                    self.gb[l] += np.einsum("ik,ik->i", g, trb[l])
             if l > 0:
-                # delta^{l-1}[i] = [x^{l-1}[i] > 0] sum_j delta[j] w[j,i] g[j,i]
-                delta = (xs[l - 1] > 0.0) * (delta @ self.gain[l])
+                if self.traces:
+                    # g^{l-1}[i,k] = sum_j delta[j] w[j,i] v[j,(i,)k]; instant error below
+                    if net.per_synapse:
+                        g = np.einsum("j,ji,jik->ik", delta, w, v)
+                    else:
+                        g = (delta[:, None] * w).T @ v
+                    delta = (xs[l - 1] > 0.0) * g[:, 0]
+                else:
+                    # delta^{l-1}[i] = [x^{l-1}[i] > 0] sum_j delta[j] w[j,i] g[j,i]
+                    delta = (xs[l - 1] > 0.0) * (delta @ self.gain[l])
 
 
 def simulate_reference(
@@ -291,6 +391,7 @@ def simulate_reference(
     target=None,
     optimizer=None,
     update_every: int = 1,
+    quantiser: str = "sigma-delta",
 ) -> SimulationResult:
     """Run the discrete SpikingGamma model clock-driven, one step of ``dt`` at a time.
 
@@ -327,6 +428,13 @@ def simulate_reference(
         Whatever is left is applied at the end. ``grads`` is then None.
     update_every : int
         Learning events per online update.
+    quantiser : {"sigma-delta", "identity"}
+        How hidden neurons turn ``relu(x)`` into their bucket 0. ``"sigma-delta"`` (default):
+        the spiking model of DESIGN.md section 1.4. ``"identity"``: the linearised model,
+        ``yhat_j[0][n] = relu(x_j[n])``, no spikes and no threshold (buckets ``k >= 1`` follow
+        the usual recursion; ``layers`` hold no events). It is the rate limit of the network
+        (``theta -> 0``) and the model the backward pass differentiates: with one hidden layer
+        and ``backward="traces"`` its gradients are the exact gradients of its loss.
 
     Returns
     -------
@@ -356,7 +464,8 @@ def simulate_reference(
         (``t_end < learn_period``), ``label`` missing or out of range (CE losses), ``target``
         missing, non-finite or not of shape ``(E, n_out)`` (``mse``).
     ConfigError
-        ``learn`` not a LearnSpec, or ``learn.backward == "traces"`` (not implemented here).
+        ``learn`` not a LearnSpec, ``quantiser`` not one of :data:`QUANTISERS`, or ``optimizer``
+        without a ``mean`` or ``mse`` loss.
     BurstLimitError
         A hidden neuron would need more than ``max_burst`` spikes at one step.
 
@@ -385,6 +494,8 @@ def simulate_reference(
 
        (at most ``max_burst`` spikes). Buckets ``k >= 1`` of the layer follow the recursion
        above from their step ``n-1`` values (so a spike at step n reaches bucket 1 at n+1).
+       With ``quantiser="identity"`` the threshold and spikes are replaced by
+       ``yhat_j[0][n] = max(0, x_j[n])``.
 
     3. Readout ``o[n] = b + sum_k v[c,k] sum_i w[c,i] yhat_i[k][n]`` over the last hidden
        layer's buckets (or the per-synapse form).
@@ -410,10 +521,16 @@ def simulate_reference(
         per synapse:  dw[j,i] += delta[j] sum_k v[j,i,k] Y[i,k];  dv[j,i,k] += delta[j] w[j,i] Y[i,k]
         db[j] += delta[j]   (if the layer's bias is used)
 
+    With ``backward="traces"`` the hidden layers take their gradients from eligibility traces
+    instead, stepped right after each ``x^l[n]`` is computed (every step, memory
+    ``n_post n_pre K^2`` per hidden layer); the definition is in the Notes of ``_Learner``.
     Several learning events on one step (``learn_period < dt``) each count as an event.
     """
     if not isinstance(net, Network):
         raise ConfigError(f"net must be a sgevent Network, got {type(net).__name__}")
+    if not isinstance(quantiser, str) or quantiser not in QUANTISERS:
+        raise ConfigError(f"quantiser must be one of {QUANTISERS}, got {quantiser!r}")
+    identity = quantiser == "identity"
     dt_f = check_dt(dt)
     t_in, u_in = check_spikes(times, units, net.n_in)
     if learn is not None and not isinstance(learn, LearnSpec):
@@ -421,6 +538,8 @@ def simulate_reference(
     if learn is not None and readout_times is not None:
         raise InputError("readout_times must be None with learn: the readout is read at the learning times")
     t_end_f, ro_times = resolve_window(t_in, dt_f, t_end, readout_times)
+    n_hidden = len(net.hidden)
+    coef = [_cascade_coefficients(net.taus[s], dt_f) for s in range(n_hidden + 1)]
     learner = None
     if learn is not None:
         ro_times = learning_times(t_end_f, learn.learn_period)
@@ -429,7 +548,7 @@ def simulate_reference(
                 f"no learning event in the window: t_end = {t_end_f!r} s is shorter than "
                 f"learn_period = {learn.learn_period!r} s"
             )
-        learner = _Learner(net, learn, int(ro_times.size), label, target)
+        learner = _Learner(net, learn, int(ro_times.size), label, target, coef)
     if optimizer is not None and (learner is None or learn.loss not in ("mean", "mse")):
         raise ConfigError("online updates (optimizer=...) need learn= with the 'mean' or 'mse' loss")
     n_last = int(math.floor(t_end_f / dt_f + STEP_TOL))  # N: steps 0..N run
@@ -450,9 +569,8 @@ def simulate_reference(
     spike_ends = np.append(spike_starts[1:], in_steps.size)
 
     # Per-source cascades and per-layer projections.
-    n_hidden = len(net.hidden)
     K = net.n_buckets
-    coef = [_cascade_coefficients(net.taus[s], dt_f) for s in range(n_hidden + 1)]
+    tracing = learner is not None and learner.traces
     yhat = [np.zeros((n, K)) for n in (net.n_in, *net.hidden)]
     proj = [_Projection(net.w[l], net.v[l], net.b[l], net.per_synapse) for l in range(net.n_layers)]
     theta_dyn = [np.zeros(n) for n in net.hidden]
@@ -479,10 +597,15 @@ def simulate_reference(
             hp = net.hidden_params[l]
             x = proj[l](yhat[l])
             xs[l] = x
+            if tracing:
+                learner.advance_traces(l, x, yhat[l])
             y = np.maximum(x, 0.0)
             own = yhat[l + 1]
             alpha, one_minus = coef[l + 1]
             _advance_delay_stages(own, alpha, one_minus)
+            if identity:  # linearised model: bucket 0 is relu(x), no spikes
+                own[:, 0] = y
+                continue
             yhat0 = own[:, 0]  # view: writes go to the source's bucket 0
             yhat0 *= alpha[0]
             td = theta_dyn[l]

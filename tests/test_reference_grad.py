@@ -436,7 +436,7 @@ def test_input_errors():
         simulate_reference(net, t, u, DT, t_end=0.01, readout_times=[0.005], learn=mean, label=0)
     with pytest.raises(InputError, match="learning event"):
         simulate_reference(net, t, u, DT, t_end=0.004, learn=mean, label=0)
-    with pytest.raises(ConfigError, match="traces"):
-        simulate_reference(net, t, u, DT, t_end=0.01, learn=LearnSpec(backward="traces"), label=0)
+    with pytest.raises(ConfigError, match="quantiser"):
+        simulate_reference(net, t, u, DT, t_end=0.01, learn=mean, label=0, quantiser="bogus")
     with pytest.raises(ConfigError, match="LearnSpec"):
         simulate_reference(net, t, u, DT, t_end=0.01, learn={"loss": "mean"}, label=0)
