@@ -35,10 +35,11 @@ from .gradient import (
     push_event,
     sync_sources,
 )
-from .state import C_HSIZE, C_MBUF, C_P_IN, C_P_RO, C_SEQ
+from .state import C_HSIZE, C_MBUF, C_P_IN, C_P_RO, C_SEQ, C_START
 from .crossing import next_crossing
 from .propagator import prop_continuous, prop_grid
 from .queue import heap_compact, heap_pop, heap_push
+from .traces import flush_all_acc, gate_switch, predict_gate, push_traces
 
 __all__ = ["run_chunk", "after_update", "finish_learning", "TIME_TOL", "STATUS_OK", "STATUS_BURST",
            "STATUS_SEARCH", "STATUS_PAUSED"]
@@ -46,7 +47,7 @@ __all__ = ["run_chunk", "after_update", "finish_learning", "TIME_TOL", "STATUS_O
 TIME_TOL = 1e-9  # continuous spike-time tolerance (s)
 
 # stats slots
-ST_INSTANTS, ST_INPUTS, ST_PREDICTIONS, ST_PUSHES, ST_COMPACTIONS = 0, 1, 2, 3, 4
+ST_INSTANTS, ST_INPUTS, ST_PREDICTIONS, ST_PUSHES, ST_COMPACTIONS, ST_GATES = 0, 1, 2, 3, 4, 5
 
 STATUS_OK, STATUS_BURST, STATUS_SEARCH, STATUS_PAUSED = 0, 1, 2, 3
 
@@ -173,6 +174,24 @@ def _predict(B, l, j, t, horizon_abs, tol, zl, cl, c1l, y0, thd, P, W1, W2, zs):
     )
 
 
+@njit(cache=True)
+def _push_gate(B, S, l, j, t, horizon, tol, z, cn, c1n, P, W1, W2, zs, hsize, seq):
+    """Re-predict the gate switch of neuron j of hidden layer l (traces); returns heap size, seq."""
+    R = B.R
+    K = B.K
+    n_tot = B.post_off[B.n_post.shape[0]]
+    g = B.post_off[l] + j
+    S.ver[n_tot + g] += 1
+    zl = z[B.c_off[l] + j * R * K:B.c_off[l] + (j + 1) * R * K].reshape(R, K)
+    s = predict_gate(B, l, j, t, horizon, tol, zl, S.gate[g] != 0.0, cn, c1n, P, W1, W2, zs)
+    if s < np.inf and s == s:
+        if hsize == S.ht.shape[0]:
+            hsize = heap_compact(S.ht, S.hs, S.hn, S.hv, hsize, S.ver)
+        hsize = heap_push(S.ht, S.hs, S.hn, S.hv, hsize, t + s, seq, n_tot + g, S.ver[n_tot + g])
+        seq += 1
+    return hsize, seq
+
+
 @njit(cache=True, nogil=True)
 def run_chunk(B, LA, S, in_t, in_u, t_end, ro_t, tol, stop_at):
     """Run the event loop of one sample on the built network ``B`` from state ``S``.
@@ -226,6 +245,16 @@ def run_chunk(B, LA, S, in_t, in_u, t_end, ro_t, tol, stop_at):
     W2 = np.empty((K, K))
     Ps = np.empty((K, K))
     zs = np.empty((R, K))
+    tr = LA.active and LA.traces
+    n_tot = B.post_off[L]
+    Kc = 2 * K - 1
+    Pcs = np.empty((K, Kc, Kc))
+    lam = np.empty(Kc)
+    W1c = np.empty((Kc, Kc))
+    W2c = np.empty((Kc, Kc))
+    ttmp = np.empty(K)
+    cn = np.empty((R, K))
+    c1n = np.empty((R, K))
     cap_sp = 1024
     sp_t = np.empty(cap_sp)
     sp_h = np.empty(cap_sp)
@@ -238,46 +267,59 @@ def run_chunk(B, LA, S, in_t, in_u, t_end, ro_t, tol, stop_at):
     n_ro = ro_t.shape[0]
     act = LA.active
     M = LA.buffer
+    Mc = M * LA.vk
     E = LA.n_events
     p_in = S.ctr[C_P_IN]
     p_ro = S.ctr[C_P_RO]
     seq = S.ctr[C_SEQ]
     hsize = S.ctr[C_HSIZE]
     m_buf = S.ctr[C_MBUF]
+    start = S.ctr[C_START] == 1  # an instant at t = 0 although no input is there (biased neurons)
     status = STATUS_OK
     while True:
         while hsize > 0 and hv[0] != ver[hn[0]]:
             hsize = heap_pop(ht, hs, hn, hv, hsize)
         t_heap = ht[0] if hsize > 0 else np.inf
         t_inp = in_t[p_in] if p_in < n_in else np.inf
-        t = min(t_heap, t_inp)
+        t = 0.0 if start else min(t_heap, t_inp)
         # readouts due before this instant
         while p_ro < n_ro and (ro_t[p_ro] < t or t > t_end):
-            tr = ro_t[p_ro]
+            tr_t = ro_t[p_ro]
             lr = L - 1
-            _propagate_layer(B, lr, tr - t_last[lr], z, y0, thd, P, W1, W2, zs)
-            t_last[lr] = max(t_last[lr], tr)
+            _propagate_layer(B, lr, tr_t - t_last[lr], z, y0, thd, P, W1, W2, zs)
+            t_last[lr] = max(t_last[lr], tr_t)
             updates[lr] += n_out
             for j in range(n_out):
                 ro[p_ro, j] = _x(B, L - 1, j, z)
             if act:
                 for l in range(L - 1):
-                    _propagate_layer(B, l, tr - t_last[l], z, y0, thd, P, W1, W2, zs)
-                    t_last[l] = max(t_last[l], tr)
+                    _propagate_layer(B, l, tr_t - t_last[l], z, y0, thd, P, W1, W2, zs)
+                    t_last[l] = max(t_last[l], tr_t)
                     for j in range(B.n_post[l]):
                         S.xs[B.post_off[l] + j] = _x(B, l, j, z)
-                sync_sources(B, tr, src, src_t, s_off, P, Ps, W1, W2)
+                sync_sources(B, tr_t, src, src_t, s_off, P, Ps, W1, W2, S.H, S.h_off, Pcs, lam, W1c, W2c, ttmp, -1)
+                if tr:  # the gates at the event are [x > 0] (settles sub-tolerance ties)
+                    for l in range(L - 1):
+                        for j in range(B.n_post[l]):
+                            g = B.post_off[l] + j
+                            ng = 1.0 if S.xs[g] > 0.0 else 0.0
+                            if ng != S.gate[g]:
+                                gate_switch(B, LA, S, l, j, tr_t, ng, P, W1, W2, lam, W1c, W2c, ttmp)
                 S.loss[0] += _learning_event(B, LA, S, p_ro, E, ro[p_ro], m_buf)
+                if tr and (LA.loss != 1 or p_ro == E - 1):
+                    push_traces(B, LA, S, m_buf, tr_t, P, W1, W2, lam, W1c, W2c, ttmp)
                 if LA.loss != 2 and (LA.loss != 1 or p_ro == E - 1):
                     m_buf += 1
                     if m_buf == M:
-                        flush(B, M, S.dbuf, S.d_off, S.ybuf, S.y_off, S.G, S.g_off)
+                        flush(B, Mc, S.dbuf, S.d_off, S.ybuf, S.y_off, S.G, S.g_off)
                         m_buf = 0
             p_ro += 1
             if p_ro == stop_at:
                 if act and m_buf > 0:
-                    flush(B, M, S.dbuf, S.d_off, S.ybuf, S.y_off, S.G, S.g_off)
+                    flush(B, Mc, S.dbuf, S.d_off, S.ybuf, S.y_off, S.G, S.g_off)
                     m_buf = 0
+                if tr:
+                    flush_all_acc(B, S)
                 status = STATUS_PAUSED
                 break
         if status == STATUS_PAUSED:
@@ -292,27 +334,50 @@ def run_chunk(B, LA, S, in_t, in_u, t_end, ro_t, tol, stop_at):
             updates[0] += B.n_post[0]
             while p_in < n_in and in_t[p_in] == t:
                 if act:
-                    advance_source(B, 0, in_u[p_in], t, src, src_t, s_off, P, W1, W2)
+                    advance_source(B, 0, in_u[p_in], t, src, src_t, s_off, P, W1, W2, S.H, S.h_off, Pcs, lam, W1c,
+                                   W2c, ttmp)
                     src[s_off[0] + in_u[p_in] * K] += B.h_in
                 _add_jump(B, 0, in_u[p_in], B.h_in, z)
                 syn_ops[0] += B.n_post[0]
                 stats[ST_INPUTS] += 1
                 p_in += 1
         n_forced = 0
+        n_gates = 0
         while hsize > 0 and ht[0] == t:
             if hv[0] == ver[hn[0]]:
-                forced[hn[0]] = True
-                forced_ids[n_forced] = hn[0]
-                n_forced += 1
+                if hn[0] >= n_tot:
+                    S.gate_ids[n_gates] = hn[0] - n_tot
+                    n_gates += 1
+                else:
+                    forced[hn[0]] = True
+                    forced_ids[n_forced] = hn[0]
+                    n_forced += 1
             hsize = heap_pop(ht, hs, hn, hv, hsize)
         t_next_in = in_t[p_in] if p_in < n_in else np.inf
         horizon = min(t_next_in, t_end)
+        synced = -1  # source layer whose sources (and H) are at t, for gate switches
+        for q in range(n_gates):  # predicted gate switches (traces)
+            g = S.gate_ids[q]
+            l = 0
+            while B.post_off[l + 1] <= g:
+                l += 1
+            j = g - B.post_off[l]
+            _propagate_layer(B, l, t - t_last[l], z, y0, thd, P, W1, W2, zs)
+            t_last[l] = t
+            ng = 1.0 if _x(B, l, j, z) > 0.0 else 0.0
+            if ng != S.gate[g]:
+                if synced != l:
+                    sync_sources(B, t, src, src_t, s_off, P, Ps, W1, W2, S.H, S.h_off, Pcs, lam, W1c, W2c, ttmp, l)
+                    synced = l
+                gate_switch(B, LA, S, l, j, t, ng, P, W1, W2, lam, W1c, W2c, ttmp)
+                stats[ST_GATES] += 1
+            hsize, seq = _push_gate(B, S, l, j, t, horizon, tol, z, cn, c1n, P, W1, W2, zs, hsize, seq)
         n_prev = 0  # spikes of the layer below at this instant (cur_ids[:n_prev])
         for l in range(n_hid):
             p0 = B.post_off[l]
             n_post = B.n_post[l]
             touched = has_input if l == 0 else n_prev > 0
-            check_all = has_input or touched
+            check_all = has_input or touched or start
             n_forced_l = 0
             for q in range(n_forced):
                 if forced_ids[q] >= p0 and forced_ids[q] < p0 + n_post:
@@ -343,6 +408,17 @@ def run_chunk(B, LA, S, in_t, in_u, t_end, ro_t, tol, stop_at):
                 force = forced[g] and not touched
                 forced[g] = False
                 x, d1z, m2, xmax = _neuron_stats(B, l, j, z)
+                if tr:
+                    ng = 1.0 if x > 0.0 else 0.0
+                    if ng != S.gate[g]:
+                        if synced != l:
+                            sync_sources(B, t, src, src_t, s_off, P, Ps, W1, W2, S.H, S.h_off, Pcs, lam, W1c, W2c,
+                                         ttmp, l)
+                            synced = l
+                        gate_switch(B, LA, S, l, j, t, ng, P, W1, W2, lam, W1c, W2c, ttmp)
+                        stats[ST_GATES] += 1
+                    if check_all:
+                        hsize, seq = _push_gate(B, S, l, j, t, horizon, tol, z, cn, c1n, P, W1, W2, zs, hsize, seq)
                 y = x if x > 0.0 else 0.0
                 theta = B.theta_0[l] + thd[g]
                 count = 0
@@ -383,7 +459,8 @@ def run_chunk(B, LA, S, in_t, in_u, t_end, ro_t, tol, stop_at):
                     sp_c[n_sp] = count
                     n_sp += 1
                     if act:
-                        advance_source(B, l + 1, j, t, src, src_t, s_off, P, W1, W2)
+                        advance_source(B, l + 1, j, t, src, src_t, s_off, P, W1, W2, S.H, S.h_off, Pcs, lam,
+                                       W1c, W2c, ttmp)
                         src[s_off[l + 1] + j * K] += height
                     cur_ids[n_prev + n_this] = j  # stash after the previous layer's list
                     cur_h[n_prev + n_this] = height
@@ -417,6 +494,7 @@ def run_chunk(B, LA, S, in_t, in_u, t_end, ro_t, tol, stop_at):
             n_prev = n_this
         if status != STATUS_OK:
             break
+        start = False
         if n_prev > 0:
             lr = L - 1
             _propagate_layer(B, lr, t - t_last[lr], z, y0, thd, P, W1, W2, zs)
@@ -430,6 +508,7 @@ def run_chunk(B, LA, S, in_t, in_u, t_end, ro_t, tol, stop_at):
     S.ctr[C_SEQ] = seq
     S.ctr[C_HSIZE] = hsize
     S.ctr[C_MBUF] = m_buf
+    S.ctr[C_START] = 1 if start else 0
     return status, sp_t[:n_sp], sp_h[:n_sp], sp_l[:n_sp], sp_n[:n_sp], sp_c[:n_sp]
 
 
@@ -459,15 +538,18 @@ def finish_learning(B, LA, S):
                 flush(B, M, S.dbuf, S.d_off, S.ybuf, S.y_off, S.G, S.g_off)
                 m_buf = 0
     if m_buf > 0:
-        flush(B, M, S.dbuf, S.d_off, S.ybuf, S.y_off, S.G, S.g_off)
+        flush(B, M * LA.vk, S.dbuf, S.d_off, S.ybuf, S.y_off, S.G, S.g_off)
+    if LA.traces:
+        flush_all_acc(B, S)
     S.ctr[C_MBUF] = 0
 
 
 @njit(cache=True)
-def after_update(B, S, t, in_t, t_end, tol):
+def after_update(B, LA, S, t, in_t, t_end, tol):
     """After the weights changed at time ``t`` (between chunks): re-aggregate every neuron's
     cascade states from the per-source buckets with the new weights, invalidate every pending
-    prediction and predict every hidden neuron afresh (in grid mode from the next step on)."""
+    prediction and predict every hidden neuron afresh (in grid mode from the next step on).
+    With traces, the gates ``[x > 0]`` are re-evaluated with the new weights and re-predicted."""
     L = B.n_post.shape[0]
     K = B.K
     R = B.R
@@ -482,6 +564,14 @@ def after_update(B, S, t, in_t, t_end, tol):
     W1 = np.empty((K, K))
     W2 = np.empty((K, K))
     zs = np.empty((R, K))
+    Kc = 2 * K - 1
+    lam = np.empty(Kc)
+    W1c = np.empty((Kc, Kc))
+    W2c = np.empty((Kc, Kc))
+    ttmp = np.empty(K)
+    cn = np.empty((R, K))
+    c1n = np.empty((R, K))
+    tr = LA.active and LA.traces
     p_in = S.ctr[C_P_IN]
     horizon = min(in_t[p_in] if p_in < in_t.shape[0] else np.inf, t_end)
     seq = S.ctr[C_SEQ]
@@ -494,6 +584,15 @@ def after_update(B, S, t, in_t, t_end, tol):
         c1l = B.c1[B.c_off[l]:B.c_off[l + 1]].reshape(n_post, R, K)
         for j in range(n_post):
             g = B.post_off[l] + j
+            if tr:
+                # continuous: the new weights act from t on, so the gate switches now (the
+                # sources are at t: the pause follows a learning event); grid: step t was
+                # computed with the old weights, so a switch is searched from the next step
+                ng = 1.0 if _x(B, l, j, S.z) > 0.0 else 0.0
+                if ng != S.gate[g] and not B.grid:
+                    gate_switch(B, LA, S, l, j, t, ng, P, W1, W2, lam, W1c, W2c, ttmp)
+                    S.stats[ST_GATES] += 1
+                hsize, seq = _push_gate(B, S, l, j, t, horizon, tol, S.z, cn, c1n, P, W1, W2, zs, hsize, seq)
             S.ver[g] += 1
             s = _predict(B, l, j, t, horizon, tol, zl, cl, c1l, S.y0, S.thd, P, W1, W2, zs)
             if s < np.inf:

@@ -28,12 +28,14 @@ from numba import njit
 
 from .network import Network
 from .propagator import prop_continuous, prop_grid
+from .traces import h_apply, h_props
 
 __all__ = ["LearnArgs", "make_learn_args", "no_learning", "grads_from_accumulators", "LOSS_CODES",
            "push_event", "flush", "advance_source", "sync_sources"]
 
 LOSS_CODES = {"mean": 0, "last": 1, "max": 2, "mse": 3}
 BUFFER_EVENTS = 32
+TRACE_BUFFER_EVENTS = 8  # x K slots per event
 
 
 class LearnArgs(NamedTuple):
@@ -47,6 +49,11 @@ class LearnArgs(NamedTuple):
     wg: np.ndarray       # flat (n_post, n_pre) per layer: w[j,i] * g[j,i] of the backward option
     wg_off: np.ndarray   # (L+1,)
     buffer: int          # M
+    traces: bool         # backward 'traces' (sgevent.traces)
+    vk: int              # buffer slots per learning event: K with traces, else 1
+    wgk: np.ndarray      # traces: flat (K, n_post, n_pre) per layer, w[j,i] v[j,(i,)k]; else empty
+    wgk_off: np.ndarray  # (L+1,)
+    bias: np.ndarray     # (L,) bool: the layer has a (learned) bias
 
 
 def _backward_weights(net: Network, l: int, backward: str) -> np.ndarray:
@@ -58,30 +65,55 @@ def _backward_weights(net: Network, l: int, backward: str) -> np.ndarray:
     return np.ascontiguousarray(w * g)
 
 
+def _bucket_gains(net: Network, l: int) -> np.ndarray:
+    """``(K, n_post, n_pre)``: ``w[j,i] v[j,k]`` (per-synapse ``w[j,i] v[j,i,k]``)."""
+    w, v = net.w[l], net.v[l]
+    if net.per_synapse:
+        return np.ascontiguousarray((w[:, :, None] * v).transpose(2, 0, 1))
+    return np.ascontiguousarray(w[None, :, :] * v.T[:, :, None])
+
+
+def _offsets(parts) -> np.ndarray:
+    return np.concatenate([[0], np.cumsum([p.size for p in parts])]).astype(np.int64)
+
+
 def make_learn_args(net: Network, spec, n_events: int, label, target) -> LearnArgs:
     """Kernel inputs for learning with ``spec`` (a :class:`sgevent.learning.LearnSpec`)."""
-    parts = [_backward_weights(net, l, spec.backward).ravel() for l in range(net.n_layers)]
-    off = np.concatenate([[0], np.cumsum([p.size for p in parts])]).astype(np.int64)
+    traces = spec.backward == "traces"
+    # with traces the error between hidden layers is the instant rule (sgevent.traces)
+    parts = [_backward_weights(net, l, "instant" if traces else spec.backward).ravel() for l in range(net.n_layers)]
+    kparts = [_bucket_gains(net, l).ravel() for l in range(net.n_layers)] if traces else []
     tgt = np.zeros((0, net.n_out)) if target is None else np.ascontiguousarray(target, dtype=np.float64)
     return LearnArgs(
         active=True, loss=LOSS_CODES[spec.loss], label=-1 if label is None else int(label), target=tgt,
-        n_events=int(n_events), wg=np.concatenate(parts), wg_off=off, buffer=BUFFER_EVENTS,
+        n_events=int(n_events), wg=np.concatenate(parts), wg_off=_offsets(parts),
+        buffer=TRACE_BUFFER_EVENTS if traces else BUFFER_EVENTS, traces=traces,
+        vk=net.n_buckets if traces else 1,
+        wgk=np.concatenate(kparts) if traces else np.zeros(0),
+        wgk_off=_offsets(kparts) if traces else np.zeros(net.n_layers + 1, np.int64),
+        bias=np.array(net.bias, dtype=np.bool_),
     )
 
 
 def no_learning(net: Network) -> LearnArgs:
     """Kernel inputs for a forward run."""
-    return LearnArgs(False, 0, -1, np.zeros((0, net.n_out)), 0, np.zeros(0), np.zeros(net.n_layers + 1, np.int64), 1)
+    z = np.zeros(net.n_layers + 1, np.int64)
+    return LearnArgs(False, 0, -1, np.zeros((0, net.n_out)), 0, np.zeros(0), z, 1, False, 1, np.zeros(0), z,
+                     np.array(net.bias, dtype=np.bool_))
 
 
 @njit(cache=True)
-def advance_source(B, s, i, t, src, src_t, s_off, P, W1, W2):
-    """Bring source ``i`` of source layer ``s`` to time ``t`` (writes ``src``, ``src_t``)."""
+def advance_source(B, s, i, t, src, src_t, s_off, P, W1, W2, H, h_off, Pcs, lam, W1c, W2c, tmp):
+    """Bring source ``i`` of source layer ``s`` to time ``t`` (writes ``src``, ``src_t`` and,
+    with traces, the source's ``H`` of :mod:`sgevent.traces`)."""
     K = B.K
     g = _src_index(B, s, i)
     d = t - src_t[g]
     if d <= 0.0:
         return
+    if h_off[s + 1] > h_off[s]:
+        h_props(B, s, d, Pcs, lam, W1c, W2c)
+        h_apply(Pcs, src, s_off[s] + i * K, H, h_off[s] + i * K * (K - 1), K, tmp)
     if B.grid:
         prop_grid(B.rates[s], np.int64(d), P, W1, W2)
     else:
@@ -111,13 +143,18 @@ def _apply(P, src, a, K, tmp):
 
 
 @njit(cache=True)
-def sync_sources(B, t, src, src_t, s_off, P, Ps, W1, W2):
-    """Bring every source of every layer to ``t`` (one shared propagator per elapsed time)."""
+def sync_sources(B, t, src, src_t, s_off, P, Ps, W1, W2, H, h_off, Pcs, lam, W1c, W2c, tmp, only):
+    """Bring every source of every layer (``only >= 0``: of source layer ``only``) to ``t``
+    (one shared propagator per elapsed time); with traces also their ``H``."""
     K = B.K
     L = B.n_pre.shape[0]
     g = 0
     for s in range(L):
+        if only >= 0 and s != only:
+            g += B.n_pre[s]
+            continue
         last_d = -1.0
+        has_h = h_off[s + 1] > h_off[s]
         for i in range(B.n_pre[s]):
             d = t - src_t[g]
             if d > 0.0:
@@ -126,7 +163,11 @@ def sync_sources(B, t, src, src_t, s_off, P, Ps, W1, W2):
                         prop_grid(B.rates[s], np.int64(d), Ps, W1, W2)
                     else:
                         prop_continuous(B.rates[s], d, Ps, W1, W2)
+                    if has_h:
+                        h_props(B, s, d, Pcs, lam, W1c, W2c)
                     last_d = d
+                if has_h:
+                    h_apply(Pcs, src, s_off[s] + i * K, H, h_off[s] + i * K * (K - 1), K, tmp)
                 _apply(Ps, src, s_off[s] + i * K, K, W1)
                 src_t[g] = t
             g += 1
@@ -156,24 +197,26 @@ def push_event(B, LA, delta_out, xs, src, s_off, dbuf, d_off, ybuf, y_off, m, db
                 for j in range(n_up):
                     acc += deltas[up + j] * wg[j, i]
             deltas[B.post_off[l] + i] = acc
-    M = LA.buffer
+    Mc = LA.buffer * LA.vk
+    col = m * LA.vk
     for l in range(L):
         n_post = B.n_post[l]
         n_pre = B.n_pre[l]
-        dl = dbuf[d_off[l]:d_off[l + 1]].reshape(n_post, M)
-        yl = ybuf[y_off[l]:y_off[l + 1]].reshape(K, M, n_pre)
+        dl = dbuf[d_off[l]:d_off[l + 1]].reshape(n_post, Mc)
+        yl = ybuf[y_off[l]:y_off[l + 1]].reshape(K, Mc, n_pre)
         for j in range(n_post):
             dv = deltas[B.post_off[l] + j]
-            dl[j, m] = dv
+            dl[j, col] = dv
             db[B.post_off[l] + j] += dv
         for k in range(K):
             for i in range(n_pre):
-                yl[k, m, i] = src[s_off[l] + i * K + k]
+                yl[k, col, i] = src[s_off[l] + i * K + k]
 
 
 @njit(cache=True)
 def flush(B, M, dbuf, d_off, ybuf, y_off, G, g_off):
-    """``G^l[k] += dbuf^l @ ybuf^l[k]`` for every layer and bucket; clears the buffers."""
+    """``G^l[k] += dbuf^l @ ybuf^l[k]`` for every layer and bucket; clears the buffers.
+    ``M`` is the number of buffer columns (events x slots per event)."""
     L = B.n_post.shape[0]
     K = B.K
     for l in range(L):

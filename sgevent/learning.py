@@ -23,6 +23,14 @@ and its gradients follow from ``G`` alone:
     per-synapse v:  dL/dw[j,i] = sum_k v[j,i,k] G[k,j,i]; dL/dv[j,i,k] = w[j,i] G[k,j,i]
     dL/db[j] = sum_e delta_e[j]
 
+``traces`` (exact eligibility traces, :mod:`sgevent.traces`) replaces ``delta^l_e (outer) Y`` of a
+hidden layer by ``sum_k g_e[i,k] E_{i,m,k'}[k]``: ``g[i,k]`` is the error at bucket k of hidden
+source i (``sum_j delta^{l+1}_j w^{l+1}[j,i] v^{l+1}[j,k]``) and ``E`` the forward-mode sensitivity of
+neuron i's own bucket k to its coefficient of ``yhat_m[k']`` through the neuron's own cascade,
+with the ReLU gate ``[x_i > 0]`` at every past instant (the quantiser as identity). The k = 0 term
+is ``instant``; with one hidden layer ``traces`` is the exact gradient of the linearised model;
+between hidden layers the error passed down is the ``instant`` one.
+
 Losses over the ``E`` readouts ``o_e`` (label ``y`` or targets ``T`` of shape ``(E, n_out)``):
 ``mean`` (default) ``(1/E) sum_e CE(softmax(o_e), y)``; ``last`` ``CE(softmax(o_E), y)``;
 ``max`` ``CE(softmax(m), y)`` with ``m_c = max_e o_e[c]`` (the first maximum in time);
@@ -53,7 +61,9 @@ class LearnSpec:
     loss : {"mean", "last", "max", "mse"}
         Loss over the learning events (see module notes). Default ``mean``.
     backward : {"instant", "steady", "traces"}
-        Error into the layers below. Default ``instant``.
+        Error into the layers below (module notes). Default ``instant``. ``traces`` costs about
+        ``K`` times more per learning event and ``n_post * n_pre * K * (K-1)`` numbers of state
+        per hidden layer; it cannot be combined with the ``max`` loss in the event engine.
     learn_period : float
         Spacing of learning events (s). Default 1 ms.
     """

@@ -13,6 +13,7 @@ import numpy as np
 from .build import build
 from .engine import (
     ST_COMPACTIONS,
+    ST_GATES,
     ST_INPUTS,
     ST_INSTANTS,
     ST_PREDICTIONS,
@@ -32,7 +33,7 @@ from .gradient import grads_from_accumulators, make_learn_args, no_learning
 from .learning import LearnSpec, learning_times, loss_and_output_error
 from .network import Network
 from .result import LayerSpikes, SimulationResult
-from .state import init_state
+from .state import C_START, init_state
 
 __all__ = ["simulate", "prepare_inputs"]
 
@@ -128,8 +129,9 @@ def simulate(
     if learn is not None:
         if readout_times is not None:
             raise InputError("with learn=..., the readout is evaluated at the learning events: pass readout_times=None")
-        if backward_unavailable(learn):
-            raise ConfigError("backward='traces' is not available in the event engine yet; use 'instant' or 'steady'")
+        if learn.backward == "traces" and learn.loss == "max":
+            raise ConfigError("backward='traces' with loss='max' is not available in the event engine (it would "
+                              "snapshot every trace at each class's maximum); use 'mean', 'last' or 'mse'")
     if optimizer is not None:
         if learn is None or learn.loss not in ("mean", "mse"):
             raise ConfigError("online updates (optimizer=...) need learn= with the 'mean' or 'mse' loss: "
@@ -146,6 +148,11 @@ def simulate(
     B = build(net, dt)
     LA = no_learning(net) if learn is None else make_learn_args(net, learn, ro_k.size, label, target)
     S = init_state(B, LA, ro_k.size)
+    n_hid = int(B.post_off[-2])
+    if np.any(B.b[:n_hid] != 0.0) and not (in_t.size and in_t[0] == 0.0):
+        S.ctr[C_START] = 1  # biased neurons may fire (or open their gate) before the first input
+    if LA.traces:  # gates [x > 0] before any input: x = b
+        S.gate[:n_hid] = (B.b[:n_hid] > 0.0)
     pieces = []
     stop = int(update_every) if optimizer is not None else -1
     n_updates = 0
@@ -158,7 +165,7 @@ def simulate(
         n_updates += 1
         B = build(net, dt)
         LA = make_learn_args(net, learn, ro_k.size, label, target)
-        after_update(B, S, float(ro_k[stop - 1]), in_t, float(t_end_k), TIME_TOL)
+        after_update(B, LA, S, float(ro_k[stop - 1]), in_t, float(t_end_k), TIME_TOL)
         stop += int(update_every)
     if learn is not None and status == STATUS_OK:
         finish_learning(B, LA, S)
@@ -194,6 +201,7 @@ def simulate(
         "predictions": int(stats[ST_PREDICTIONS]),
         "heap_pushes": int(stats[ST_PUSHES]),
         "heap_compactions": int(stats[ST_COMPACTIONS]),
+        "gate_switches": int(stats[ST_GATES]),
         "synaptic_ops": syn_ops.tolist(),
         "state_updates": updates.tolist(),
     }
@@ -215,7 +223,3 @@ def _online_step(net: Network, optimizer, S) -> None:
     S.G[:] = 0.0
     S.db[:] = 0.0
 
-
-def backward_unavailable(spec: LearnSpec) -> bool:
-    """True for backward options the engine does not implement yet."""
-    return spec.backward == "traces"

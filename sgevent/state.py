@@ -16,12 +16,12 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-__all__ = ["EngineState", "init_state", "C_P_IN", "C_P_RO", "C_SEQ", "C_HSIZE", "C_MBUF"]
+__all__ = ["EngineState", "init_state", "C_P_IN", "C_P_RO", "C_SEQ", "C_HSIZE", "C_MBUF", "C_START"]
 
 # ctr slots
-C_P_IN, C_P_RO, C_SEQ, C_HSIZE, C_MBUF = 0, 1, 2, 3, 4
-N_CTR = 5
-N_STATS = 5
+C_P_IN, C_P_RO, C_SEQ, C_HSIZE, C_MBUF, C_START = 0, 1, 2, 3, 4, 5
+N_CTR = 6
+N_STATS = 6
 
 
 class EngineState(NamedTuple):
@@ -64,6 +64,18 @@ class EngineState(NamedTuple):
     smax: np.ndarray       # (n_out,) running max of the readout ('max' loss)
     snap_x: np.ndarray     # (n_out, n_tot) snapshots at each class's argmax ('max' loss)
     snap_src: np.ndarray   # (n_out, len(src))
+    # backward 'traces' (sgevent.traces); empty otherwise
+    H: np.ndarray          # per source of a hidden layer: (K, K-1) gate-open sensitivities, h_off layout
+    h_off: np.ndarray      # (L+1,) by source layer
+    D: np.ndarray          # per hidden layer (n_post, n_pre * K, K-1) residuals, dd_off layout
+    dd_off: np.ndarray     # (L+1,)
+    Db: np.ndarray         # (n_tot, K-1) bias residuals
+    gate: np.ndarray       # (n_tot,) 1.0 where x > 0
+    ta: np.ndarray         # (n_tot,) time of each neuron's residual
+    acc: np.ndarray        # (n_tot, K-1) accumulated P_sub^T g since then
+    dset: np.ndarray       # (n_tot,) 1.0 once the residual is non-zero
+    gk: np.ndarray         # (n_tot, K) errors at the neuron's buckets (scratch)
+    gate_ids: np.ndarray   # (n_tot,) int64 gate events popped at this instant (scratch)
 
 
 @njit(cache=True)
@@ -72,22 +84,31 @@ def init_state(B, LA, n_ro):
     L = B.n_post.shape[0]
     K = B.K
     n_tot = B.post_off[L]
-    cap = 4 * B.post_off[L - 1] + 64
+    tr = LA.active and LA.traces
+    cap = (8 if tr else 4) * B.post_off[L - 1] + 64
     act = LA.active
-    M = LA.buffer if act else 0
+    M = LA.buffer * LA.vk if act else 0
     s_off = np.zeros(L + 1, dtype=np.int64)
     d_off = np.zeros(L + 1, dtype=np.int64)
     y_off = np.zeros(L + 1, dtype=np.int64)
     g_off = np.zeros(L + 1, dtype=np.int64)
+    h_off = np.zeros(L + 1, dtype=np.int64)
+    dd_off = np.zeros(L + 1, dtype=np.int64)
+    Km = K - 1
     for l in range(L):
+        h_off[l + 1] = h_off[l] + (B.n_pre[l] * K * Km if tr and l < L - 1 else 0)
+        dd_off[l + 1] = dd_off[l] + (B.n_post[l] * B.n_pre[l] * K * Km if tr and l < L - 1 else 0)
         s_off[l + 1] = s_off[l] + (B.n_pre[l] * K if act else 0)
         d_off[l + 1] = d_off[l] + B.n_post[l] * M
         y_off[l + 1] = y_off[l] + K * M * B.n_pre[l]
         g_off[l + 1] = g_off[l] + (K * B.n_post[l] * B.n_pre[l] if act else 0)
+    n_ver = 2 * n_tot if tr else n_tot
+    n_km = n_tot * Km if tr else 0
+    n_k = n_tot * K if tr else 0
     n_out = B.n_post[L - 1]
     n_snap = n_out if (act and LA.loss == 2) else 0
     return EngineState(
-        np.zeros(B.c_off[L]), np.zeros(n_tot), np.zeros(n_tot), np.zeros(n_tot, dtype=np.int64),
+        np.zeros(B.c_off[L]), np.zeros(n_tot), np.zeros(n_tot), np.zeros(n_ver, dtype=np.int64),
         np.zeros(n_tot, dtype=np.bool_), np.zeros(L),
         np.empty(cap), np.empty(cap, dtype=np.int64), np.empty(cap, dtype=np.int64), np.empty(cap, dtype=np.int64),
         np.zeros(N_CTR, dtype=np.int64), np.zeros(1), np.zeros((n_ro, n_out)),
@@ -97,4 +118,7 @@ def init_state(B, LA, n_ro):
         np.zeros(d_off[L]), d_off, np.zeros(y_off[L]), y_off, np.zeros(g_off[L]), g_off,
         np.zeros(n_tot), np.zeros(n_tot), np.zeros(n_tot), np.zeros(n_out), np.zeros(n_out),
         np.full(n_out, -np.inf), np.zeros((n_snap, n_tot)), np.zeros((n_snap, s_off[L])),
+        np.zeros(h_off[L]), h_off, np.zeros(dd_off[L]), dd_off, np.zeros(n_km),
+        np.zeros(n_tot), np.zeros(n_tot), np.zeros(n_km), np.zeros(n_tot),
+        np.zeros(n_k), np.empty(n_tot, dtype=np.int64),
     )

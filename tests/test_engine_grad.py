@@ -86,7 +86,7 @@ def test_same_weights_after_several_updates_grid_vs_reference():
 def test_learning_errors():
     net, t, u, _ = _case(False)
     with pytest.raises(ConfigError, match="traces"):
-        simulate(net, t, u, t_end=0.1, learn=LearnSpec(backward="traces"), label=0)
+        simulate(net, t, u, t_end=0.1, learn=LearnSpec(loss="max", backward="traces"), label=0)
     with pytest.raises(InputError, match="label"):
         simulate(net, t, u, t_end=0.1, learn=LearnSpec(), label=7)
     with pytest.raises(InputError, match="target"):
