@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: venv test test-slow test-nojit bench-engine run-shd clean
+.PHONY: venv test test-slow test-nojit bench-engine run-shd resolution-study sparsity-sweep clean
 
 venv: $(STAMP)
 
@@ -39,6 +39,19 @@ bench-engine: venv
 DATA ?= auto
 run-shd: venv
 	$(PY) -m sgevent.cli run-shd --data $(DATA) $(if $(QUICK),--quick,)
+
+## make resolution-study / make sparsity-sweep: the studies of README "Temporal resolution" and
+## "Accuracy against sparsity" on the synthetic spoken digits (generated on first use, as for
+## run-shd), about 30-45 min each on 2 cores; QUICK=1 for a smoke run of a few minutes.
+SYNTH := datasets/synth/SHD
+$(SYNTH)/shd_train.h5:
+	$(PY) -m sgevent.cli data synth-digits --out $(SYNTH) --n-train 2000 --n-test 500 --seed 0
+
+resolution-study: venv $(SYNTH)/shd_train.h5
+	$(PY) -m sgevent.cli resolution-study --data-dir $(SYNTH) $(if $(QUICK),--quick,)
+
+sparsity-sweep: venv $(SYNTH)/shd_train.h5
+	$(PY) -m sgevent.cli sparsity-sweep --data-dir $(SYNTH) $(if $(QUICK),--quick,)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

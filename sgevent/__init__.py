@@ -12,6 +12,7 @@ Public API::
 from .simulate import simulate
 from .errors import (
     BurstLimitError,
+    ClusterError,
     ConfigError,
     DataError,
     EngineError,
@@ -42,4 +43,5 @@ __all__ = [
     "BurstLimitError",
     "EngineError",
     "TrainingError",
+    "ClusterError",
 ]

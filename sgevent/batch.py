@@ -2,7 +2,9 @@
 
 Samples of a mini-batch are independent: each runs the event engine on its own thread (the
 kernel releases the GIL, so threads use all cores without copying the network). Per-sample
-results are reduced in sample order, so the sum is bit-identical for any number of workers.
+results are reduced in sample order, so the sum is bit-identical for any number of threads.
+Across processes and machines the same functions run on each shard of a mini-batch
+(:mod:`sgevent.distributed`).
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from .simulate import simulate
 from .learning import LearnSpec, learning_times
 from .network import Network
 
-__all__ = ["BatchResult", "batch_gradients", "evaluate", "predict_from_readout"]
+__all__ = ["one_blas_thread", "BatchResult", "batch_gradients", "evaluate", "evaluate_samples", "summarize_evaluation",
+           "predict_from_readout"]
 
 
 @dataclass
@@ -38,11 +41,30 @@ def predict_from_readout(o: np.ndarray) -> int:
     return int(np.argmax(p.mean(axis=0)))
 
 
-def _map(fn, items, workers: int):
-    if workers <= 1 or len(items) <= 1:
-        return [fn(x) for x in items]
-    with ThreadPoolExecutor(max_workers=workers) as ex:
-        return list(ex.map(fn, items))
+_BLAS = None
+
+
+def one_blas_thread():
+    """Context in which BLAS (the learning kernels' batched products) runs on one thread.
+
+    sgevent parallelises over samples; OpenBLAS's own threads on top of that oversubscribe the
+    cores and spin: measured 4-8x slower training samples on 2 cores. The limit is process-wide
+    (threadpoolctl), so enter it from the thread that starts the parallel work, not per sample.
+    """
+    global _BLAS
+    if _BLAS is None:
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS = ThreadpoolController()
+    return _BLAS.limit(limits=1, user_api="blas")
+
+
+def _map(fn, items, threads: int):
+    with one_blas_thread():
+        if threads <= 1 or len(items) <= 1:
+            return [fn(x) for x in items]
+        with ThreadPoolExecutor(max_workers=threads) as ex:
+            return list(ex.map(fn, items))
 
 
 def batch_gradients(
@@ -53,7 +75,7 @@ def batch_gradients(
     *,
     dt: float | None,
     window: float,
-    workers: int = 1,
+    threads: int = 1,
     transform=None,
     rng_seeds=None,
 ) -> BatchResult:
@@ -69,12 +91,12 @@ def batch_gradients(
         Time model (None: continuous).
     window : float
         Sample window (s): learning events every ``spec.learn_period`` in ``(0, window]``.
-    workers : int
+    threads : int
         Threads running samples in parallel.
     transform : callable, optional
         ``transform(times, units, rng) -> (times, units)`` (data augmentation).
     rng_seeds : sequence of int, optional
-        One seed per sample for ``transform`` (so augmentation does not depend on workers).
+        One seed per sample for ``transform`` (so augmentation does not depend on threads or shards).
     """
     idx = [int(i) for i in indices]
     seeds = list(rng_seeds) if rng_seeds is not None else [0] * len(idx)
@@ -86,7 +108,7 @@ def batch_gradients(
         r = simulate(net, t, u, dt=dt, t_end=window, learn=spec, label=int(y))
         return r.loss, r.grads, np.array(r.n_spikes, dtype=np.int64), predict_from_readout(r.readout) == int(y)
 
-    results = _map(one, list(range(len(idx))), workers)
+    results = _map(one, list(range(len(idx))), threads)
     loss = 0.0
     grads = [{key: np.zeros_like(a) for key, a in g.items()} for g in results[0][1]]
     spikes = np.zeros(len(net.hidden), dtype=np.int64)
@@ -101,24 +123,24 @@ def batch_gradients(
     return BatchResult(loss=loss, grads=grads, n_samples=len(idx), hidden_spikes=spikes, correct=correct)
 
 
-def evaluate(
+def evaluate_samples(
     net: Network,
     data: SpikeDataset,
-    indices=None,
+    indices,
     *,
     dt: float | None,
     window: float,
     learn_period: float = 1e-3,
-    workers: int = 1,
+    threads: int = 1,
     keep_results: bool = False,
-) -> dict:
-    """Accuracy, mean cross-entropy and activity of ``net`` on samples ``indices`` (default all).
+) -> list[tuple]:
+    """Per-sample records of :func:`evaluate`, in the order of ``indices``.
 
-    Returns a dict with ``accuracy``, ``loss`` (time-averaged cross-entropy), ``predictions``,
-    ``labels``, ``hidden_spikes_per_sample`` (per layer), ``synaptic_ops_per_sample`` (per
-    layer), and with ``keep_results`` the per-sample :class:`SimulationResult` list.
+    Each record is ``(prediction, label, loss, n_spikes, synaptic_ops, result)``: ``n_spikes``
+    and ``synaptic_ops`` are per hidden layer, ``result`` the :class:`SimulationResult` with
+    ``keep_results`` (else None). :func:`summarize_evaluation` turns a list of them (for
+    example the concatenated records of several shards) into :func:`evaluate`'s dict.
     """
-    idx = np.arange(len(data)) if indices is None else np.asarray(indices, dtype=np.int64)
     ro = learning_times(window, learn_period)
 
     def one(i):
@@ -127,21 +149,51 @@ def evaluate(
         o = r.readout
         m = o.max(axis=1, keepdims=True)
         logp = o[:, int(y)] - m[:, 0] - np.log(np.exp(o - m).sum(axis=1))
-        return r, predict_from_readout(o), int(y), float(-logp.mean())
+        return (predict_from_readout(o), int(y), float(-logp.mean()), r.n_spikes, r.stats["synaptic_ops"],
+                r if keep_results else None)
 
-    res = _map(one, list(idx), workers)
-    preds = np.array([p for _, p, _, _ in res], dtype=np.int64)
-    labels = np.array([y for _, _, y, _ in res], dtype=np.int64)
+    return _map(one, [int(i) for i in indices], threads)
+
+
+def summarize_evaluation(records: list[tuple], window: float, keep_results: bool = False) -> dict:
+    """:func:`evaluate`'s dict from the per-sample records of :func:`evaluate_samples`."""
+    res = records
+    preds = np.array([p for p, *_ in res], dtype=np.int64)
+    labels = np.array([y for _, y, *_ in res], dtype=np.int64)
     out = {
         "accuracy": float(np.mean(preds == labels)) if len(res) else float("nan"),
-        "loss": float(np.mean([l for *_, l in res])) if len(res) else float("nan"),
+        "loss": float(np.mean([l for _, _, l, *_ in res])) if len(res) else float("nan"),
         "predictions": preds,
         "labels": labels,
-        "hidden_spikes_per_sample": np.mean([r.n_spikes for r, *_ in res], axis=0).tolist() if len(res) else [],
-        "synaptic_ops_per_sample": np.mean([r.stats["synaptic_ops"] for r, *_ in res], axis=0).tolist() if len(res) else [],
+        "hidden_spikes_per_sample": np.mean([s for *_, s, _, _ in res], axis=0).tolist() if len(res) else [],
+        "synaptic_ops_per_sample": np.mean([o for *_, o, _ in res], axis=0).tolist() if len(res) else [],
         "n_samples": int(len(res)),
         "window_s": float(window),
     }
     if keep_results:
-        out["results"] = [r for r, *_ in res]
+        out["results"] = [r for *_, r in res]
     return out
+
+
+def evaluate(
+    net: Network,
+    data: SpikeDataset,
+    indices=None,
+    *,
+    dt: float | None,
+    window: float,
+    learn_period: float = 1e-3,
+    threads: int = 1,
+    keep_results: bool = False,
+) -> dict:
+    """Accuracy, mean cross-entropy and activity of ``net`` on samples ``indices`` (default all).
+
+    Returns a dict with ``accuracy``, ``loss`` (time-averaged cross-entropy), ``predictions``,
+    ``labels``, ``hidden_spikes_per_sample`` (per layer), ``synaptic_ops_per_sample`` (per
+    layer), and with ``keep_results`` the per-sample :class:`SimulationResult` list.
+    ``threads`` samples run in parallel (the result does not depend on it).
+    """
+    idx = np.arange(len(data)) if indices is None else np.asarray(indices, dtype=np.int64)
+    res = evaluate_samples(net, data, idx, dt=dt, window=window, learn_period=learn_period, threads=threads,
+                           keep_results=keep_results)
+    return summarize_evaluation(res, window, keep_results)

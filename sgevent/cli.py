@@ -4,6 +4,7 @@
     sgevent data synth-digits --out DIR   generate the synthetic spoken digits
     sgevent baseline --data-dir DIR       logistic regression on binned spike counts
     sgevent train --data-dir DIR [--config FILE.json] [options]   train (or --resume RUN_DIR)
+                  [--threads N | --workers N | --scheduler tcp://HOST:8786]   in-process / Dask
     sgevent eval --checkpoint PATH --data-dir DIR [--split test]    evaluate a saved model
     sgevent resolution-study --data-dir DIR [--quick]    train/evaluate across time models
     sgevent sparsity-sweep --data-dir DIR [--quick]      accuracy against spikes and energy
@@ -72,7 +73,7 @@ def _train_config(args: argparse.Namespace):
     from .config import TrainConfig, load_config
 
     cfg = load_config(args.config) if args.config else TrainConfig()
-    over = {k: getattr(args, k) for k in ("epochs", "batch_size", "seed", "workers", "window",
+    over = {k: getattr(args, k) for k in ("epochs", "batch_size", "seed", "threads", "window",
                                            "max_train_samples", "max_eval_samples") if getattr(args, k) is not None}
     if args.dt is not None:
         over["dt"] = None if args.dt <= 0 else args.dt
@@ -83,25 +84,38 @@ def _train_config(args: argparse.Namespace):
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    from .config import TrainConfig
     from .data import load_h5
+    from .distributed import start_backend_from_args
     from .rundir import RunDir
     from .trainer import Trainer
 
     files = _split_files(Path(args.data_dir))
     if "train" not in files:
         raise SgeventError(f"{args.data_dir}: no *_train.h5 file")
-    train = load_h5(files["train"])
-    test = load_h5(files["test"]) if "test" in files else None
-    print(train.format_stats())
-    if args.resume:
-        run = RunDir.open(args.resume)
-        trainer = Trainer.resume(run, train, test_data=test, progress=not args.quiet)
-    else:
-        cfg = _train_config(args)
-        run = RunDir.create(args.runs, args.name, config=cfg.to_dict(), seed=cfg.seed, argv=sys.argv)
-        trainer = Trainer(cfg, train, run, test_data=test, progress=not args.quiet)
-    print(f"run directory: {run.path}")
-    res = trainer.fit()
+    run = RunDir.open(args.resume) if args.resume else None
+    cfg = TrainConfig.from_dict(run.read_config()) if run is not None else _train_config(args)
+    backend = start_backend_from_args(args, cfg)  # None without --workers / --scheduler
+    extra = None if backend is None else {"backend": backend.describe()}
+    try:
+        train = load_h5(files["train"])
+        test = load_h5(files["test"]) if "test" in files else None
+        print(train.format_stats())
+        if run is not None:
+            if extra is not None:  # record the cluster of this leg in provenance_resume_<n>.json
+                RunDir.create(run.path.parent, run.path.name, exist_ok=True, seed=cfg.seed, argv=sys.argv,
+                              extra_provenance=extra)
+            trainer = Trainer.resume(run, train, test_data=test, progress=not args.quiet, backend=backend)
+        else:
+            run = RunDir.create(args.runs, args.name, config=cfg.to_dict(), seed=cfg.seed, argv=sys.argv,
+                                extra_provenance=extra)
+            trainer = Trainer(cfg, train, run, test_data=test, progress=not args.quiet, backend=backend)
+        print(f"run directory: {run.path}" + ("" if backend is None else
+              f"  (Dask scheduler {backend.address}, {backend.n_shards} shards per mini-batch)"))
+        res = trainer.fit()
+    finally:
+        if backend is not None:
+            backend.close()
     if "test_accuracy" in res:
         print(f"test accuracy {res['test_accuracy']:.4f}, hidden spikes per sample {res['test_hidden_spikes_per_sample']}")
     return 0
@@ -124,7 +138,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     window = cfg.window or default_window(data, cfg.learn.learn_period)
     dt = cfg.dt if args.dt is None else (None if args.dt <= 0 else args.dt)
     res = evaluate(net, data, dt=dt, window=window, learn_period=cfg.learn.learn_period,
-                   workers=args.workers or (os.cpu_count() or 1))
+                   threads=args.threads or (os.cpu_count() or 1))
     out = {k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in res.items()}
     out.update({"checkpoint": str(args.checkpoint), "data": str(files[args.split]), "dt": dt})
     print(f"{files[args.split]}: accuracy {res['accuracy']:.4f} on {res['n_samples']} samples, "
@@ -137,6 +151,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sgevent", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
+    from .distributed import add_backend_arguments  # argparse only: dask is imported when a backend starts
 
     data = sub.add_parser("data", help="datasets")
     dsub = data.add_subparsers(dest="data_command", required=True)
@@ -173,7 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--dt", type=float, help="grid step in s (0: continuous)")
     tr.add_argument("--window", type=float)
     tr.add_argument("--seed", type=int)
-    tr.add_argument("--workers", type=int)
+    tr.add_argument("--threads", type=int, help="threads running a mini-batch's samples in this process (0: all cores)")
+    add_backend_arguments(tr)  # --workers N | --scheduler ADDRESS (Dask)
     tr.add_argument("--max-train-samples", dest="max_train_samples", type=int)
     tr.add_argument("--max-eval-samples", dest="max_eval_samples", type=int)
     tr.add_argument("--quiet", action="store_true")
@@ -184,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--data-dir", required=True)
     ev.add_argument("--split", default="test")
     ev.add_argument("--dt", type=float, help="override the time model (0: continuous)")
-    ev.add_argument("--workers", type=int, default=0)
+    ev.add_argument("--threads", type=int, default=0, help="threads (0: all cores)")
     ev.add_argument("--out", help="write the result as JSON here")
     ev.set_defaults(func=_cmd_eval)
 
@@ -201,8 +217,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``sgevent`` command."""
     args = build_parser().parse_args(argv)
+    from .batch import one_blas_thread
+
     try:
-        return args.func(args)
+        with one_blas_thread():  # sgevent's parallelism is over samples (sgevent.batch)
+            return args.func(args)
     except SgeventError as e:
         print(f"sgevent: error: {e}", file=sys.stderr)
         return 2

@@ -76,8 +76,12 @@ class TrainConfig:
         Share of training samples held out for validation (whole speakers where known).
     seed : int
         Seeds the network, the split, the batch order and the augmentation.
-    workers : int
-        Threads that run the samples of a mini-batch in parallel (0: all cores).
+    threads : int
+        Threads that run the samples of a mini-batch (and of an evaluation) in parallel in this
+        process (0: all cores); results do not depend on it. (The field used to be called
+        ``workers``; configurations with that key are still read. Worker *processes* on one or
+        many machines are a runtime option of the trainer, not configuration:
+        :mod:`sgevent.distributed`.)
     checkpoint_every : int
         Write ``checkpoint_last.h5`` every this many optimiser steps (and at each epoch end).
     max_train_samples, max_eval_samples : int or None
@@ -92,7 +96,7 @@ class TrainConfig:
     window: float | None = None
     val_fraction: float = 0.1
     seed: int = 0
-    workers: int = 0
+    threads: int = 0
     checkpoint_every: int = 20
     max_train_samples: int | None = None
     max_eval_samples: int | None = None
@@ -116,8 +120,8 @@ class TrainConfig:
             raise ConfigError(f"update_every must be >= 1, got {self.update_every}")
         if self.schedule == "online" and self.learn.loss not in ("mean", "mse"):
             raise ConfigError("schedule 'online' needs the 'mean' or 'mse' loss ('last'/'max' end with the sample)")
-        if self.workers < 0 or self.checkpoint_every < 1:
-            raise ConfigError("workers must be >= 0 and checkpoint_every >= 1")
+        if self.threads < 0 or self.checkpoint_every < 1:
+            raise ConfigError("threads must be >= 0 and checkpoint_every >= 1")
 
     def to_dict(self) -> dict[str, Any]:
         d = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -128,6 +132,10 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
         d = dict(d)
+        if "workers" in d:  # the field's old name (older run directories and config files)
+            if "threads" in d:
+                raise ConfigError("give 'threads' (in-process threads) only; 'workers' is its old name")
+            d["threads"] = d.pop("workers")
         sub = {
             "net": NetConfig.from_dict(d.pop("net", {})),
             "learn": LearnSpec.from_dict(_known(LearnSpec, d.pop("learn", {}), "learn")),

@@ -15,6 +15,7 @@ __all__ = [
     "BurstLimitError",
     "EngineError",
     "TrainingError",
+    "ClusterError",
 ]
 
 
@@ -44,3 +45,7 @@ class EngineError(SgeventError, RuntimeError):
 
 class TrainingError(SgeventError, RuntimeError):
     """Training cannot continue (e.g. non-finite loss or weights)."""
+
+
+class ClusterError(SgeventError, RuntimeError):
+    """A Dask cluster cannot be reached, or keeps losing the workers that run a step."""

@@ -174,7 +174,7 @@ def _load_best(run: RunDir) -> tuple[Network, TrainConfig, str]:
 
 
 def analyse_test(net: Network, data: SpikeDataset, idx: np.ndarray, *, dt: float | None, window: float,
-                 learn_period: float, workers: int = 1, example: int = 0) -> dict[str, Any]:
+                 learn_period: float, threads: int = 1, example: int = 0) -> dict[str, Any]:
     """Run ``net`` over test samples ``idx`` and measure its activity.
 
     Returns
@@ -194,7 +194,7 @@ def analyse_test(net: Network, data: SpikeDataset, idx: np.ndarray, *, dt: float
     all_results, all_inputs = [], []
     for start in range(0, idx.size, _CHUNK):
         part = idx[start:start + _CHUNK]
-        ev = evaluate(net, data, part, dt=dt, window=window, learn_period=learn_period, workers=workers,
+        ev = evaluate(net, data, part, dt=dt, window=window, learn_period=learn_period, threads=threads,
                       keep_results=True)
         correct += int(np.sum(ev["predictions"] == ev["labels"]))
         all_results.extend(ev["results"])
@@ -260,7 +260,7 @@ def _figures(run: RunDir, net: Network, cfg: TrainConfig, metrics, results, data
     return out
 
 
-def write_report(run: RunDir | str | os.PathLike[str], test_data: SpikeDataset, *, workers: int = 0,
+def write_report(run: RunDir | str | os.PathLike[str], test_data: SpikeDataset, *, threads: int = 0,
                  max_samples: int | None = None, example: int = 0) -> Path:
     """Write ``report.md`` and its figures into a finished run directory.
 
@@ -273,7 +273,7 @@ def write_report(run: RunDir | str | os.PathLike[str], test_data: SpikeDataset, 
         :func:`sgevent.runshd.run_shd`).
     test_data : SpikeDataset
         The test split the run was evaluated on.
-    workers : int
+    threads : int
         Threads for the activity measurement (0: all cores).
     max_samples : int, optional
         Cap on the test samples used for the activity (default: the run's ``max_eval_samples``,
@@ -298,9 +298,9 @@ def write_report(run: RunDir | str | os.PathLike[str], test_data: SpikeDataset, 
     window = float(results.get("window_s") or cfg.window)
     cap = max_samples if max_samples is not None else cfg.max_eval_samples
     idx = np.arange(len(test_data) if cap is None else min(cap, len(test_data)))
-    workers = workers or (os.cpu_count() or 1)
+    threads = threads or (os.cpu_count() or 1)
     analysis = analyse_test(net, test_data, idx, dt=cfg.dt, window=window, learn_period=cfg.learn.learn_period,
-                            workers=workers, example=example)
+                            threads=threads, example=example)
     n_classes = test_data.n_classes
     cm = confusion_matrix(pred, labels, n_classes)
     acc_c, n_c = per_class_accuracy(pred, labels, n_classes)

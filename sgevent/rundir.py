@@ -137,6 +137,7 @@ def provenance(
     seed: int | None = None,
     argv: Sequence[str] | None = None,
     repo_dir: str | os.PathLike | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """What produced a run: code revision, package versions, platform, seed, command line, time.
 
@@ -148,6 +149,9 @@ def provenance(
         Command line (default ``sys.argv``).
     repo_dir : path-like, optional
         Passed to :func:`git_info`.
+    extra : dict, optional
+        More JSON-able facts to record, e.g. ``{"backend": ...}`` (runtime options that are not
+        configuration, such as the Dask cluster that ran the steps).
 
     Returns
     -------
@@ -157,7 +161,7 @@ def provenance(
     from . import __version__
 
     now = _dt.datetime.now(_dt.timezone.utc)
-    return {
+    out = {
         "git": git_info(repo_dir),
         "versions": {
             "sgevent": __version__,
@@ -178,6 +182,8 @@ def provenance(
         "start_time": now.isoformat(timespec="seconds"),
         "start_time_local": now.astimezone().isoformat(timespec="seconds"),
     }
+    out.update(extra or {})
+    return out
 
 
 # ---------------------------------------------------------------------- run directory
@@ -219,6 +225,7 @@ class RunDir:
         seed: int | None = None,
         argv: Sequence[str] | None = None,
         exist_ok: bool = False,
+        extra_provenance: Mapping[str, Any] | None = None,
     ) -> "RunDir":
         """Create ``root/name/`` and write ``config.json`` and ``provenance.json``.
 
@@ -238,6 +245,8 @@ class RunDir:
             Allow an existing ``root/name`` (resuming). Its ``config.json`` and
             ``provenance.json`` are kept; a new provenance is appended as
             ``provenance_resume_<n>.json``.
+        extra_provenance : dict, optional
+            Passed to :func:`provenance` as ``extra``.
 
         Raises
         ------
@@ -272,7 +281,7 @@ class RunDir:
                     raise ConfigError(f"{path} exists and is not a directory") from None
                 resumed = True
         run = cls(path)
-        prov = provenance(seed=seed, argv=argv)
+        prov = provenance(seed=seed, argv=argv, extra=extra_provenance)
         if not resumed or not run.config_path.exists():
             if config is not None:
                 run.write_config(config)

@@ -245,7 +245,7 @@ def run_shd(data: str = "auto", quick: bool = False, root: str | Path = "dataset
     run.write_results(results)
 
     t0 = time.perf_counter()
-    report = write_report(run, test, workers=cfg.workers)
+    report = write_report(run, test, threads=cfg.threads)
     results = run.read_results()
     results["wall_seconds"].update(report=time.perf_counter() - t0, total=time.perf_counter() - t_start)
     run.write_results(results)

@@ -78,28 +78,27 @@ DEFAULT_DTS: tuple[float | None, ...] = (None, 1e-3, 5e-4, 1e-4, 5e-5, 1e-5)
 #: Longest reference probe (steps) used to project the reference's cost.
 PROBE_STEPS = 2000
 
-#: Training configuration of the command-line studies, sized for the synthetic digits (700
-#: channels, 20 classes, ~0.7 s and ~7800 input spikes per sample) on 2 cores. One hidden layer
-#: of 64 neurons, K = 4 buckets and a learning event every 5 ms make a training sample cost
-#: ~0.5 s of one core (idle machine); 256 samples x 3 epochs = 768 sample passes per model,
-#: ~3.5 min of wall time on 2 cores. Resolution study (6 models + 36 evaluations of 100 test
-#: samples + references on 20 samples, <= 300 s each): ~25-30 min; sparsity sweep (8 models):
-#: ~25-30 min. On a shared machine everything scales with the load (measured: 0.94 s of wall
-#: time per sample pass at load 8 on 2 cores, i.e. about 3x longer). One epoch of this
-#: configuration: validation accuracy 0.28, 0.30, 0.35 after epochs 1-3, test 0.125 on 40
-#: samples of unseen speakers (chance 0.05); a smaller-than-real-training budget, for comparisons.
+#: Training configuration of the command-line studies: the run-shd model (``configs/run_shd.json``:
+#: 700 -> 128 -> 20, K = 8, adaptive threshold m_f = 0.5, a learning event every 10 ms, Adam 1e-2
+#: with a cosine schedule, channel shift and event dropout) on a smaller budget, so that six
+#: time models train in about half an hour on 2 cores: 1,200 training samples x 2 epochs = 150
+#: optimiser steps of 16 per model, 0.07-0.15 s of wall time per sample pass (1 ms grid to
+#: continuous). The sparsity sweep trains on the 1 ms grid (``dt``; the studies'
+#: cheapest time model). The run-shd budget itself (all 2,000 samples, 8 epochs) reaches 86.6%.
 STUDY_CONFIG: dict[str, Any] = {
-    "epochs": 3, "batch_size": 16, "val_fraction": 0.1, "seed": 0, "workers": 0,
-    "checkpoint_every": 1000, "max_train_samples": 256, "max_eval_samples": 40,
-    "net": {"hidden": [64], "n_buckets": 4, "theta_0": 0.1, "m_f": 0.0},
-    "learn": {"loss": "mean", "backward": "instant", "learn_period": 5e-3},
-    "optim": {"name": "adam", "lr": 3e-3},
+    "epochs": 2, "batch_size": 16, "dt": 1e-3, "val_fraction": 0.1, "seed": 0,
+    "checkpoint_every": 1000, "max_train_samples": 1200, "max_eval_samples": 100,
+    "net": {"hidden": [128], "n_buckets": 8, "tau_0": 5e-3, "tau_delay": 15e-3, "theta_0": 0.1, "m_f": 0.5,
+            "tau_theta": 0.1},
+    "learn": {"loss": "mean", "backward": "instant", "learn_period": 1e-2},
+    "optim": {"name": "adam", "lr": 1e-2, "schedule": "cosine", "warmup_steps": 10, "total_steps": 150},
+    "augment": {"channel_shift": 5, "event_dropout": 0.1},
 }
 #: ``--quick``: a smoke run of a minute or two (one epoch on 32 samples per model).
 QUICK_OVERRIDES: dict[str, Any] = {"epochs": 1, "batch_size": 8, "max_train_samples": 32, "max_eval_samples": 8}
 #: Study sizes (test samples evaluated, reference samples and budget, dts, thresholds).
 STUDY_SIZES: dict[str, dict[str, Any]] = {
-    "full": {"eval_samples": 100, "ref_samples": 20, "ref_budget_s": 300.0, "dts": DEFAULT_DTS,
+    "full": {"eval_samples": 500, "ref_samples": 10, "ref_budget_s": 240.0, "dts": DEFAULT_DTS,
              "theta_0s": (0.05, 0.1, 0.2, 0.4), "m_fs": (0.0, 0.5)},
     "quick": {"eval_samples": 24, "ref_samples": 6, "ref_budget_s": 20.0, "dts": (None, 1e-3, 1e-4),
               "theta_0s": (0.1, 0.4), "m_fs": (0.0,)},
@@ -173,8 +172,8 @@ def _train_one(cfg: TrainConfig, train: SpikeDataset, study: RunDir, label: str,
                  "best_val_accuracy": res.get("best_val_accuracy")}
 
 
-def _workers(cfg: TrainConfig) -> int:
-    return cfg.workers or (os.cpu_count() or 1)
+def _threads(cfg: TrainConfig) -> int:
+    return cfg.threads or (os.cpu_count() or 1)
 
 
 def _engine_timed(net, test, idx, dt, window, lp) -> tuple[dict, float]:
@@ -182,7 +181,7 @@ def _engine_timed(net, test, idx, dt, window, lp) -> tuple[dict, float]:
     t, u, _ = test.sample(int(idx[0]))
     simulate(net, t, u, dt=dt, t_end=window, readout_times=learning_times(window, lp))
     t0 = time.perf_counter()
-    ev = evaluate(net, test, idx, dt=dt, window=window, learn_period=lp, workers=1, keep_results=True)
+    ev = evaluate(net, test, idx, dt=dt, window=window, learn_period=lp, threads=1, keep_results=True)
     return ev, (time.perf_counter() - t0) / max(len(idx), 1)
 
 
@@ -243,12 +242,77 @@ def _write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(to_jsonable(data, path.name), indent=2) + "\n")
 
 
+def _as_backend(backend):
+    if backend is None:
+        return None
+    from .distributed import as_backend
+
+    return as_backend(backend)
+
+
+def _on_cluster(backend, task, items: list[tuple], train: SpikeDataset, test: SpikeDataset, what: str,
+                progress: bool) -> list:
+    """``task(train, test, *item)`` for every item as independent Dask tasks; results in item order.
+
+    The datasets travel once (:meth:`sgevent.distributed.DaskBackend.data_ref`); each task trains
+    one model in its own sub-run directory under the study's, so with workers on other machines
+    the study's ``runs_root`` must be on a file system they share.
+    """
+    t0 = time.perf_counter()
+    out = backend.run_tasks(task, items, datasets=[train, test], what="model")
+    if progress:
+        print(f"[{what}] {len(items)} models trained and evaluated on {backend.n_workers} Dask workers in "
+              f"{time.perf_counter() - t0:.0f} s", flush=True)
+    return out
+
+
+def _evaluate_row(net: Network, i: int, m: dict[str, Any], dts: list[float | None], test: SpikeDataset,
+                  idx: np.ndarray, window: float, lp: float, n_ref: int, ref_budget_s: float,
+                  threads: int) -> np.ndarray:
+    """Test accuracy of model ``i`` under every time model (a row of the cross matrix); the
+    diagonal's activity, cost and reference facts go into ``m``."""
+    row = np.zeros(len(dts))
+    for j, d in enumerate(dts):
+        if i == j:
+            ev, s_per = _engine_timed(net, test, idx, d, window, lp)
+            es = engine_state_bytes(net, d, learning_times(window, lp).size)
+            m.update(
+                test_accuracy=ev["accuracy"], test_loss=ev["loss"],
+                hidden_spikes_per_sample=float(np.sum(ev["hidden_spikes_per_sample"])),
+                hidden_spikes_per_layer=ev["hidden_spikes_per_sample"],
+                synaptic_ops_per_sample=float(np.sum(ev["synaptic_ops_per_sample"])),
+                synaptic_ops_per_layer=ev["synaptic_ops_per_sample"],
+                engine_s_per_sample=s_per, engine_state_bytes=es["state"],
+                engine_readout_buffer_bytes=es["readout_buffer"],
+                reference_state_bytes=reference_state_bytes(net),
+            )
+            m["reference"] = None if d is None else _reference(
+                net, test, idx[:n_ref], d, window, lp, ref_budget_s, ev["results"][:n_ref])
+        else:
+            ev = evaluate(net, test, idx, dt=d, window=window, learn_period=lp, threads=threads)
+        row[j] = ev["accuracy"]
+    return row
+
+
+def _resolution_task(train, test, cfg: TrainConfig, study: RunDir, label: str, i: int, dts: list[float | None],
+                     idx: np.ndarray, n_ref: int, ref_budget_s: float) -> tuple[dict[str, Any], np.ndarray]:
+    """Dask task of :func:`resolution_study`: train time model ``i``, evaluate it under all."""
+    from .distributed import resolve_data
+
+    train, test = resolve_data(train), resolve_data(test)
+    net, facts = _train_one(cfg, train, study, label, False)
+    m = {"label": label, "dt": cfg.dt, **facts}
+    row = _evaluate_row(net, i, m, dts, test, idx, float(cfg.window), cfg.learn.learn_period, n_ref, ref_budget_s,
+                        _threads(cfg))
+    return m, row
+
+
 # ---------------------------------------------------------------------------- resolution study
 def resolution_study(
     config: TrainConfig, train: SpikeDataset, test: SpikeDataset, *,
     dts: Sequence[float | None] = DEFAULT_DTS, runs_root: str | os.PathLike = "runs", name: str | None = None,
     ref_budget_s: float = 600.0, eval_samples: int | None = None, ref_samples: int | None = None,
-    progress: bool = False,
+    progress: bool = False, backend=None,
 ) -> dict[str, Any]:
     """Train under each time model, evaluate under every time model, compare costs (module docs).
 
@@ -273,6 +337,9 @@ def resolution_study(
         Of those, how many the reference runs on (default all evaluated samples).
     progress : bool
         Show the trainers' progress.
+    backend : sgevent.distributed.DaskBackend or distributed.Client, optional
+        Train each time model, and evaluate it under every time model, as one independent task
+        on the Dask workers (see :func:`_on_cluster`). None: everything in this process.
 
     Returns
     -------
@@ -298,42 +365,31 @@ def resolution_study(
     n_ref = idx.size if ref_samples is None else max(1, min(int(ref_samples), idx.size))
     labels = [time_model_label(d) for d in dts]
     options = {"dts": dts, "ref_budget_s": ref_budget_s, "eval_samples": eval_samples, "ref_samples": ref_samples}
-    study = RunDir.create(runs_root, name, config={"base": config.to_dict(), "study": options}, seed=config.seed)
-    workers = _workers(config)
+    backend = _as_backend(backend)
+    study = RunDir.create(runs_root, name, config={"base": config.to_dict(), "study": options}, seed=config.seed,
+                          extra_provenance=None if backend is None else {"backend": backend.describe()})
+    threads = _threads(config)
     t_study = time.perf_counter()
 
-    nets, models = [], []
-    for d, lab in zip(dts, labels):
-        net, facts = _train_one(replace(config, dt=d), train, study, lab, progress)
-        nets.append(net)
-        models.append({"label": lab, "dt": d, **facts})
-        if progress:
-            print(f"[resolution-study] trained {lab} in {facts['train_wall_s']:.0f} s", flush=True)
+    if backend is not None:  # one task per time model: train it, then its row of the cross matrix
+        items = [(replace(config, dt=d, threads=1), study, lab, i, dts, idx, n_ref, ref_budget_s)
+                 for i, (d, lab) in enumerate(zip(dts, labels))]
+        done = _on_cluster(backend, _resolution_task, items, train, test, "resolution-study", progress)
+        models, cross = [m for m, _ in done], np.array([row for _, row in done])
+    else:
+        nets, models = [], []
+        for d, lab in zip(dts, labels):
+            net, facts = _train_one(replace(config, dt=d), train, study, lab, progress)
+            nets.append(net)
+            models.append({"label": lab, "dt": d, **facts})
+            if progress:
+                print(f"[resolution-study] trained {lab} in {facts['train_wall_s']:.0f} s", flush=True)
 
-    cross = np.zeros((len(dts), len(dts)))
-    for i, net in enumerate(nets):
-        for j, d in enumerate(dts):
-            if i == j:
-                ev, s_per = _engine_timed(net, test, idx, d, window, lp)
-                m = models[i]
-                es = engine_state_bytes(net, d, learning_times(window, lp).size)
-                m.update(
-                    test_accuracy=ev["accuracy"], test_loss=ev["loss"],
-                    hidden_spikes_per_sample=float(np.sum(ev["hidden_spikes_per_sample"])),
-                    hidden_spikes_per_layer=ev["hidden_spikes_per_sample"],
-                    synaptic_ops_per_sample=float(np.sum(ev["synaptic_ops_per_sample"])),
-                    synaptic_ops_per_layer=ev["synaptic_ops_per_sample"],
-                    engine_s_per_sample=s_per, engine_state_bytes=es["state"],
-                    engine_readout_buffer_bytes=es["readout_buffer"],
-                    reference_state_bytes=reference_state_bytes(net),
-                )
-                m["reference"] = None if d is None else _reference(
-                    net, test, idx[:n_ref], d, window, lp, ref_budget_s, ev["results"][:n_ref])
-            else:
-                ev = evaluate(net, test, idx, dt=d, window=window, learn_period=lp, workers=workers)
-            cross[i, j] = ev["accuracy"]
-        if progress:
-            print(f"[resolution-study] evaluated the model trained at {labels[i]}", flush=True)
+        cross = np.zeros((len(dts), len(dts)))
+        for i, net in enumerate(nets):
+            cross[i] = _evaluate_row(net, i, models[i], dts, test, idx, window, lp, n_ref, ref_budget_s, threads)
+            if progress:
+                print(f"[resolution-study] evaluated the model trained at {labels[i]}", flush=True)
 
     study_dict: dict[str, Any] = {
         "kind": "resolution_study", "labels": labels, "dts": dts, "window_s": window, "learn_period_s": lp,
@@ -423,7 +479,7 @@ def sparsity_sweep(
     config: TrainConfig, train: SpikeDataset, test: SpikeDataset, *,
     theta_0s: Sequence[float] = (0.05, 0.1, 0.2, 0.4), m_fs: Sequence[float] = (0.0, 0.5),
     runs_root: str | os.PathLike = "runs", name: str | None = None, eval_samples: int | None = None,
-    dt_ref: float = 1e-3, progress: bool = False,
+    dt_ref: float = 1e-3, progress: bool = False, backend=None,
 ) -> dict[str, Any]:
     """Train at every ``(theta_0, m_f)`` and map accuracy against spikes and energy.
 
@@ -440,6 +496,9 @@ def sparsity_sweep(
     dt_ref : float
         Step (s) of the activation sparsity and the dense equivalent in :func:`sgevent.metrics.summarize`.
     progress : bool
+    backend : sgevent.distributed.DaskBackend or distributed.Client, optional
+        Train and evaluate each setting as one independent task on the Dask workers. None:
+        everything in this process.
 
     Returns
     -------
@@ -451,7 +510,7 @@ def sparsity_sweep(
         facts; ``energy_source``, ``run_dir``, ``files``. Also written to ``sweep.json``.
     """
     from . import plots_studies
-    from .metrics import ENERGY_SOURCE, MEMORY_NOTE, summarize
+    from .metrics import ENERGY_SOURCE, MEMORY_NOTE
 
     if len(theta_0s) == 0 or len(m_fs) == 0:
         raise ConfigError("theta_0s and m_fs must each hold at least one value")
@@ -462,34 +521,27 @@ def sparsity_sweep(
         if not (mf >= 0):
             raise ConfigError(f"each m_f must be >= 0, got {mf!r}")
     config = _prepare(config, train, test)
-    window, lp = float(config.window), config.learn.learn_period
+    window = float(config.window)
     idx = _eval_indices(test, eval_samples, config.seed)
     if idx.size == 0:
         raise ConfigError(f"{test.source}: no test samples to evaluate (eval_samples={eval_samples})")
     options = {"theta_0s": list(theta_0s), "m_fs": list(m_fs), "eval_samples": eval_samples, "dt_ref": dt_ref}
-    study = RunDir.create(runs_root, name, config={"base": config.to_dict(), "sweep": options}, seed=config.seed)
-    workers = _workers(config)
+    backend = _as_backend(backend)
+    study = RunDir.create(runs_root, name, config={"base": config.to_dict(), "sweep": options}, seed=config.seed,
+                          extra_provenance=None if backend is None else {"backend": backend.describe()})
+    threads = _threads(config)
     t_study = time.perf_counter()
-    inputs = [test.sample(int(i))[:2] for i in idx]
-    points = []
-    for mf in m_fs:
-        for th in theta_0s:
-            cfg = replace(config, net=replace(config.net, theta_0=float(th), m_f=float(mf)))
-            lab = f"theta{th:g}_mf{mf:g}"
-            net, facts = _train_one(cfg, train, study, lab, progress)
-            ev = evaluate(net, test, idx, dt=config.dt, window=window, learn_period=lp, workers=workers,
-                          keep_results=True)
-            s = summarize(ev["results"], inputs, net, window=window, dt_ref=dt_ref)
-            points.append({
-                "label": lab, "theta_0": float(th), "m_f": float(mf), "test_accuracy": ev["accuracy"],
-                "hidden_spikes_per_sample": float(np.sum(ev["hidden_spikes_per_sample"])),
-                "synaptic_ops_per_sample": float(np.sum(ev["synaptic_ops_per_sample"])),
-                "energy_pj": s["energy"]["ours"], "dense_energy_pj": s["energy"]["dense"],
-                "activation_sparsity": s["neurobench"]["activation_sparsity"],
-                "silent_fraction": float(np.mean([d["silent_fraction"] for d in s["layers"]])), **facts,
-            })
+    settings = [(float(th), float(mf)) for mf in m_fs for th in theta_0s]
+    if backend is not None:  # one task per setting: train, evaluate, summarise
+        items = [(replace(config, threads=1), study, th, mf, idx, dt_ref) for th, mf in settings]
+        points = _on_cluster(backend, _sweep_task, items, train, test, "sparsity-sweep", progress)
+    else:
+        inputs = [test.sample(int(i))[:2] for i in idx]
+        points = []
+        for th, mf in settings:
+            points.append(_sweep_point(config, train, test, study, th, mf, idx, inputs, dt_ref, threads, progress))
             if progress:
-                print(f"[sparsity-sweep] {lab}: accuracy {ev['accuracy']:.3f}, "
+                print(f"[sparsity-sweep] {points[-1]['label']}: accuracy {points[-1]['test_accuracy']:.3f}, "
                       f"{points[-1]['hidden_spikes_per_sample']:.0f} spikes / sample", flush=True)
     acc = np.array([p["test_accuracy"] for p in points])
     for key, cost in (("frontier_spikes", "hidden_spikes_per_sample"), ("frontier_energy", "energy_pj")):
@@ -507,6 +559,38 @@ def sparsity_sweep(
     (p / "sweep.md").write_text(format_sweep_table(sweep))
     _write_json(p / "sweep.json", sweep)
     return sweep
+
+
+def _sweep_point(config: TrainConfig, train: SpikeDataset, test: SpikeDataset, study: RunDir, th: float, mf: float,
+                 idx: np.ndarray, inputs: list, dt_ref: float, threads: int, progress: bool) -> dict[str, Any]:
+    """Train at ``(theta_0, m_f) = (th, mf)`` and measure accuracy, activity and energy on ``idx``."""
+    from .metrics import summarize
+
+    window, lp = float(config.window), config.learn.learn_period
+    cfg = replace(config, net=replace(config.net, theta_0=float(th), m_f=float(mf)))
+    lab = f"theta{th:g}_mf{mf:g}"
+    net, facts = _train_one(cfg, train, study, lab, progress)
+    ev = evaluate(net, test, idx, dt=config.dt, window=window, learn_period=lp, threads=threads,
+                  keep_results=True)
+    s = summarize(ev["results"], inputs, net, window=window, dt_ref=dt_ref)
+    return {
+        "label": lab, "theta_0": float(th), "m_f": float(mf), "test_accuracy": ev["accuracy"],
+        "hidden_spikes_per_sample": float(np.sum(ev["hidden_spikes_per_sample"])),
+        "synaptic_ops_per_sample": float(np.sum(ev["synaptic_ops_per_sample"])),
+        "energy_pj": s["energy"]["ours"], "dense_energy_pj": s["energy"]["dense"],
+        "activation_sparsity": s["neurobench"]["activation_sparsity"],
+        "silent_fraction": float(np.mean([d["silent_fraction"] for d in s["layers"]])), **facts,
+    }
+
+
+def _sweep_task(train, test, config: TrainConfig, study: RunDir, th: float, mf: float, idx: np.ndarray,
+                dt_ref: float) -> dict[str, Any]:
+    """Dask task of :func:`sparsity_sweep`: one setting, trained and evaluated on a worker."""
+    from .distributed import resolve_data
+
+    train, test = resolve_data(train), resolve_data(test)
+    inputs = [test.sample(int(i))[:2] for i in idx]
+    return _sweep_point(config, train, test, study, th, mf, idx, inputs, dt_ref, _threads(config), False)
 
 
 def format_sweep_table(sweep: dict[str, Any]) -> str:
@@ -560,25 +644,39 @@ def _parse_dt(text: str) -> float | None:
 
 
 def _cmd_resolution(args: argparse.Namespace) -> int:
+    from .distributed import start_backend_from_args
+
     size = STUDY_SIZES["quick" if args.quick else "full"]
     train, test = _load_splits(args.data_dir)
-    res = resolution_study(
-        study_config(args.config, args.quick), train, test, dts=args.dts or size["dts"], runs_root=args.runs,
-        name=args.name, ref_budget_s=size["ref_budget_s"] if args.ref_budget is None else args.ref_budget,
-        eval_samples=args.eval_samples or size["eval_samples"], ref_samples=size["ref_samples"],
-        progress=not args.quiet)
+    backend = start_backend_from_args(args)  # None without --workers / --scheduler
+    try:
+        res = resolution_study(
+            study_config(args.config, args.quick), train, test, dts=args.dts or size["dts"], runs_root=args.runs,
+            name=args.name, ref_budget_s=size["ref_budget_s"] if args.ref_budget is None else args.ref_budget,
+            eval_samples=args.eval_samples or size["eval_samples"], ref_samples=size["ref_samples"],
+            progress=not args.quiet, backend=backend)
+    finally:
+        if backend is not None:
+            backend.close()
     print(format_resolution_table(res))
     print(f"study directory: {res['run_dir']}")
     return 0
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
+    from .distributed import start_backend_from_args
+
     size = STUDY_SIZES["quick" if args.quick else "full"]
     train, test = _load_splits(args.data_dir)
-    res = sparsity_sweep(
-        study_config(args.config, args.quick), train, test, theta_0s=args.theta_0s or size["theta_0s"],
-        m_fs=args.m_fs or size["m_fs"], runs_root=args.runs, name=args.name,
-        eval_samples=args.eval_samples or size["eval_samples"], progress=not args.quiet)
+    backend = start_backend_from_args(args)  # None without --workers / --scheduler
+    try:
+        res = sparsity_sweep(
+            study_config(args.config, args.quick), train, test, theta_0s=args.theta_0s or size["theta_0s"],
+            m_fs=args.m_fs or size["m_fs"], runs_root=args.runs, name=args.name,
+            eval_samples=args.eval_samples or size["eval_samples"], progress=not args.quiet, backend=backend)
+    finally:
+        if backend is not None:
+            backend.close()
     print(format_sweep_table(res))
     print(f"sweep directory: {res['run_dir']}")
     return 0
@@ -586,6 +684,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 def add_study_commands(subparsers: Any) -> None:
     """Add ``resolution-study`` and ``sparsity-sweep`` to the ``sgevent`` command's subparsers."""
+    from .distributed import add_backend_arguments
+
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--data-dir", required=True, help="folder with *_train.h5 and *_test.h5 (SHD layout)")
         p.add_argument("--config", help="JSON TrainConfig (default: the studies' small configuration)")
@@ -594,6 +694,7 @@ def add_study_commands(subparsers: Any) -> None:
         p.add_argument("--name", help="study directory name (default: timestamp)")
         p.add_argument("--eval-samples", dest="eval_samples", type=int, help="test samples evaluated")
         p.add_argument("--quiet", action="store_true")
+        add_backend_arguments(p)  # --workers N | --scheduler ADDRESS: one Dask task per trained model
 
     rs = subparsers.add_parser("resolution-study", help="train/evaluate under continuous and grid time models")
     common(rs)

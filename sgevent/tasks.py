@@ -411,7 +411,7 @@ class ItdConfig:
         Cross-entropy variant (DESIGN.md 3).
     dt : float or None
         Training time model.
-    workers : int
+    threads : int
         Threads per mini-batch.
     seed : int
     """
@@ -439,7 +439,7 @@ class ItdConfig:
     lr: float = 1e-2
     loss: str = "mean"
     dt: float | None = None
-    workers: int = 1
+    threads: int = 1
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -450,8 +450,8 @@ class ItdConfig:
         lo, hi = self.span
         if not lo < hi:
             raise ConfigError(f"duration {self.duration} s is too short for ITDs {self.itds} and margin {self.margin}")
-        if min(self.n_train, self.n_test, self.n_hidden, self.epochs, self.batch_size, self.workers) < 1:
-            raise ConfigError("n_train, n_test, n_hidden, epochs, batch_size and workers must be >= 1")
+        if min(self.n_train, self.n_test, self.n_hidden, self.epochs, self.batch_size, self.threads) < 1:
+            raise ConfigError("n_train, n_test, n_hidden, epochs, batch_size and threads must be >= 1")
         if self.jitter < 0:
             raise ConfigError(f"jitter must be >= 0 s, got {self.jitter}")
 
@@ -519,7 +519,7 @@ def train_itd(cfg: ItdConfig, train: SpikeDataset, *, progress=None) -> tuple[Ne
         loss, correct, spikes = 0.0, 0, 0.0
         for b in range(n_batches):
             idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-            r = batch_gradients(net, train, idx, spec, dt=cfg.dt, window=cfg.window, workers=cfg.workers)
+            r = batch_gradients(net, train, idx, spec, dt=cfg.dt, window=cfg.window, threads=cfg.threads)
             opt.step([g[key] / r.n_samples for g in r.grads for key in ("w", "v", "b")], mask)
             loss, correct, spikes = loss + r.loss, correct + r.correct, spikes + float(r.hidden_spikes.sum())
         n = len(train)
@@ -534,7 +534,7 @@ def train_itd(cfg: ItdConfig, train: SpikeDataset, *, progress=None) -> tuple[Ne
 
 
 def _itd_eval(net: Network, cfg: ItdConfig, test: SpikeDataset, dt: float | None) -> dict[str, Any]:
-    ev = evaluate(net, test, dt=dt, window=cfg.window, workers=cfg.workers)
+    ev = evaluate(net, test, dt=dt, window=cfg.window, threads=cfg.threads)
     n_cls = len(cfg.itds)
     conf = np.zeros((n_cls, n_cls), dtype=np.int64)
     np.add.at(conf, (ev["labels"], ev["predictions"]), 1)
@@ -621,7 +621,7 @@ def _cmd_itd(args) -> int:
 
     cfg = ItdConfig(itds=tuple(x * 1e-3 for x in args.itds_ms), jitter=args.jitter_ms * 1e-3, n_train=args.n_train,
                     n_test=args.n_test, n_hidden=args.hidden, epochs=args.epochs, batch_size=args.batch_size,
-                    lr=args.lr, workers=args.workers, seed=args.seed)
+                    lr=args.lr, threads=args.threads, seed=args.seed)
     res = run_itd_task(cfg, grid_train_dt=None if args.train_grid_ms <= 0 else args.train_grid_ms * 1e-3,
                        progress=None if args.quiet else print)
     paths = _write_outputs(res, Path(args.out), plot_itd_task)
@@ -665,7 +665,7 @@ def add_task_commands(subparsers) -> None:
     i.add_argument("--epochs", type=int, default=ItdConfig.epochs)
     i.add_argument("--batch-size", dest="batch_size", type=int, default=ItdConfig.batch_size)
     i.add_argument("--lr", type=float, default=ItdConfig.lr)
-    i.add_argument("--workers", type=int, default=1)
+    i.add_argument("--threads", type=int, default=1, help="threads running the samples of a mini-batch")
     i.add_argument("--train-grid-ms", dest="train_grid_ms", type=float, default=1.0,
                    help="also train one network on this grid (0: skip)")
     i.add_argument("--seed", type=int, default=0)

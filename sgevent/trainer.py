@@ -8,6 +8,11 @@ augmentation (``seed, epoch, sample``), so a run resumed from ``checkpoint_last.
 optimiser moments, epoch, batch position and the epoch's running sums) ends with the same
 weights as an uninterrupted one.
 
+With ``backend=`` (a :class:`sgevent.distributed.DaskBackend`) the samples of each mini-batch
+and the evaluations run on Dask worker processes, on this machine or many; the backend is a
+runtime option, not configuration (a run may be resumed with or without it), and only the
+float summation order of the shards differs from in-process training (see that module).
+
 Run directory (see :class:`sgevent.rundir.RunDir`): ``config.json``, ``provenance.json``,
 ``metrics.jsonl`` (one line per epoch), ``checkpoint_last.h5``, ``checkpoint_best.h5`` (best
 validation accuracy) and ``results.json``.
@@ -22,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from .augment import Augment
-from .batch import BatchResult, batch_gradients, evaluate, predict_from_readout
+from .batch import BatchResult, batch_gradients, evaluate, one_blas_thread, predict_from_readout
 from .checkpoint import load_checkpoint, network_to_payload, payload_to_network, save_checkpoint
 from .config import TrainConfig
 from .data.dataset import SpikeDataset
@@ -77,17 +82,25 @@ class Trainer:
         Evaluated once at the end.
     progress : bool
         Show a tqdm progress bar.
+    backend : sgevent.distributed.DaskBackend, optional
+        Run mini-batch shards and evaluations on Dask workers (``batch`` schedule only;
+        ConfigError with ``online``). None: in this process, on ``config.threads`` threads.
     """
 
     def __init__(self, config: TrainConfig, train_data: SpikeDataset, run: RunDir, *,
-                 test_data: SpikeDataset | None = None, progress: bool = True) -> None:
+                 test_data: SpikeDataset | None = None, progress: bool = True, backend=None) -> None:
+        if backend is not None:
+            from .distributed import check_schedule
+
+            check_schedule(config)
+        self.backend = backend
         self.config = config
         self.data = train_data
         self.test_data = test_data
         self.run = run
         self.progress = progress
         self.spec = config.learn
-        self.workers = config.workers or (os.cpu_count() or 1)
+        self.threads = config.threads or (os.cpu_count() or 1)
         tr, va = speaker_split(train_data, config.val_fraction, config.seed) if config.val_fraction > 0 else (
             np.arange(len(train_data)), np.zeros(0, dtype=np.int64))
         if config.max_train_samples is not None:
@@ -135,10 +148,12 @@ class Trainer:
         self.sums = np.asarray(pos["sums"], dtype=np.float64)
 
     @classmethod
-    def resume(cls, run: RunDir, train_data: SpikeDataset, *, test_data=None, progress: bool = True) -> "Trainer":
-        """Continue the run in ``run`` exactly where its last checkpoint stopped."""
+    def resume(cls, run: RunDir, train_data: SpikeDataset, *, test_data=None, progress: bool = True,
+               backend=None) -> "Trainer":
+        """Continue the run in ``run`` exactly where its last checkpoint stopped (with or without
+        a ``backend``, whatever the run started with)."""
         config = TrainConfig.from_dict(run.read_config())
-        t = cls(config, train_data, run, test_data=test_data, progress=progress)
+        t = cls(config, train_data, run, test_data=test_data, progress=progress, backend=backend)
         if run.checkpoint_last.exists():
             t.load(run.checkpoint_last)
         return t
@@ -159,10 +174,13 @@ class Trainer:
             info = {"lr": self.optimizer.lr_at(self.optimizer.n_steps), "grad_norm": float("nan")}
             self._check_finite(res.loss)
         else:
-            res = batch_gradients(
-                self.net, self.data, idx, self.spec, dt=self.config.dt, window=self.window, workers=self.workers,
-                transform=self.augment, rng_seeds=self._sample_seeds(self.epoch, idx),
-            )
+            seeds = self._sample_seeds(self.epoch, idx)
+            if self.backend is not None:  # shards on Dask workers (sgevent.distributed)
+                res = self.backend.batch_gradients(self.net, self.data, idx, self.spec, dt=self.config.dt,
+                                                   window=self.window, transform=self.augment, rng_seeds=seeds)
+            else:
+                res = batch_gradients(self.net, self.data, idx, self.spec, dt=self.config.dt, window=self.window,
+                                      threads=self.threads, transform=self.augment, rng_seeds=seeds)
             self._check_finite(res.loss)
             grads = [g[key] / res.n_samples for g in res.grads for key in ("w", "v", "b")]
             info = self.optimizer.step(grads, mask=self.mask)
@@ -193,8 +211,9 @@ class Trainer:
             t, u, y = self.data.sample(int(i))
             if self.augment is not None:
                 t, u = self.augment(t, u, np.random.default_rng(seed))
-            r = simulate(self.net, t, u, dt=self.config.dt, t_end=self.window, learn=self.spec, label=int(y),
-                         optimizer=self.optimizer, update_every=self.config.update_every)
+            with one_blas_thread():
+                r = simulate(self.net, t, u, dt=self.config.dt, t_end=self.window, learn=self.spec, label=int(y),
+                             optimizer=self.optimizer, update_every=self.config.update_every)
             loss += r.loss
             correct += int(predict_from_readout(r.readout) == int(y))
             spikes += np.array(r.n_spikes, dtype=np.int64)
@@ -250,9 +269,13 @@ class Trainer:
             self.save(self.run.checkpoint_last)
         return self.finish()
 
-    def _eval(self, idx: np.ndarray, data: SpikeDataset) -> dict[str, Any]:
-        return evaluate(self.net, data, idx, dt=self.config.dt, window=self.window,
-                        learn_period=self.spec.learn_period, workers=self.workers)
+    def _eval(self, idx: np.ndarray, data: SpikeDataset, net: Network | None = None) -> dict[str, Any]:
+        net = self.net if net is None else net
+        if self.backend is not None:
+            return self.backend.evaluate(net, data, idx, dt=self.config.dt, window=self.window,
+                                         learn_period=self.spec.learn_period)
+        return evaluate(net, data, idx, dt=self.config.dt, window=self.window,
+                        learn_period=self.spec.learn_period, threads=self.threads)
 
     def finish(self) -> dict[str, Any]:
         """Evaluate the best checkpoint on the test split (if any) and write ``results.json``."""
@@ -265,8 +288,7 @@ class Trainer:
             idx = np.arange(len(self.test_data))
             if self.config.max_eval_samples is not None:
                 idx = idx[: self.config.max_eval_samples]
-            test = evaluate(best.net, self.test_data, idx, dt=self.config.dt, window=self.window,
-                            learn_period=self.spec.learn_period, workers=self.workers)
+            test = self._eval(idx, self.test_data, best.net)
             results.update({"test_accuracy": test["accuracy"], "test_loss": test["loss"],
                             "test_hidden_spikes_per_sample": test["hidden_spikes_per_sample"],
                             "test_synaptic_ops_per_sample": test["synaptic_ops_per_sample"],

@@ -34,7 +34,7 @@ def test_train_then_eval(tmp_path, capsys):
     cfg.write_text(json.dumps({"batch_size": 8, "net": {"hidden": [6], "n_buckets": 2}, "learn": {"learn_period": 0.05}}))
     runs = tmp_path / "runs"
     assert main(["train", "--data-dir", str(tmp_path), "--config", str(cfg), "--epochs", "1", "--runs", str(runs),
-                 "--name", "r", "--window", "0.2", "--workers", "1", "--quiet"]) == 0
+                 "--name", "r", "--window", "0.2", "--threads", "1", "--quiet"]) == 0
     run = runs / "r"
     for f in ("config.json", "provenance.json", "metrics.jsonl", "checkpoint_last.h5", "checkpoint_best.h5", "results.json"):
         assert (run / f).exists(), f

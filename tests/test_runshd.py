@@ -32,7 +32,7 @@ def _tiny_set(folder, n_train=16, n_test=8, seed=0, n_classes=4):
 
 
 def _tiny_config(**kw):
-    base = dict(epochs=2, batch_size=4, window=0.06, val_fraction=0.25, seed=1, workers=1, checkpoint_every=50,
+    base = dict(epochs=2, batch_size=4, window=0.06, val_fraction=0.25, seed=1, threads=1, checkpoint_every=50,
                 net=NetConfig(hidden=(12,), n_buckets=3, theta_0=0.05, weight_gain=2.0),
                 learn=LearnSpec(learn_period=5e-3), optim=OptimConfig(name="adam", lr=0.02))
     base.update(kw)
@@ -140,7 +140,7 @@ def test_report_of_a_tiny_run(tmp_path):
                              "n_train": 16, "n_test": 8}})
     run.write_results(res)
 
-    path = write_report(run, test, workers=1)
+    path = write_report(run, test, threads=1)
     text = path.read_text()
     for section in ("## Result", "## Data", "## Per-class test accuracy", "## Sparsity and operations",
                     "## Reference figures", "## Learning curves", "## One test sample",

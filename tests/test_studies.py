@@ -40,7 +40,7 @@ def data():
 
 def _config(**over) -> TrainConfig:
     base = TrainConfig(
-        epochs=1, batch_size=6, val_fraction=0.2, seed=0, workers=1, window=WINDOW,
+        epochs=1, batch_size=6, val_fraction=0.2, seed=0, threads=1, window=WINDOW,
         net=NetConfig(hidden=(6,), n_buckets=3, tau_0=3e-3, tau_delay=6e-3),
         learn=LearnSpec(learn_period=5e-3),
     )
@@ -132,7 +132,7 @@ def test_command_line(tmp_path, capsys):
     for split, seed in (("train", 0), ("test", 1)):
         write_shd_file(tmp_path / f"shd_{split}.h5", n_samples=12, n_classes=3, seed=seed)
     cfg = tmp_path / "cfg.json"
-    cfg.write_text(json.dumps({"batch_size": 6, "workers": 1, "window": 0.1, "net": {"hidden": [4], "n_buckets": 2},
+    cfg.write_text(json.dumps({"batch_size": 6, "threads": 1, "window": 0.1, "net": {"hidden": [4], "n_buckets": 2},
                                "learn": {"learn_period": 0.01}}))
     common = ["--data-dir", str(tmp_path), "--config", str(cfg), "--quick", "--runs", str(tmp_path / "runs"),
               "--quiet", "--eval-samples", "4"]

@@ -1,5 +1,5 @@
 """The trainer: it learns, resumes exactly (also after a crash inside a checkpoint write),
-stops on non-finite values keeping the last good checkpoint, and does not depend on workers."""
+stops on non-finite values keeping the last good checkpoint, and does not depend on threads."""
 
 import numpy as np
 import pytest
@@ -32,7 +32,7 @@ def toy_data(n=36, seed=0):
 
 
 def config(**kw):
-    base = dict(epochs=2, batch_size=6, window=0.06, val_fraction=0.2, seed=3, workers=1, checkpoint_every=2,
+    base = dict(epochs=2, batch_size=6, window=0.06, val_fraction=0.2, seed=3, threads=1, checkpoint_every=2,
                 net=NetConfig(hidden=(10,), n_buckets=3, theta_0=0.05, weight_gain=2.0),
                 learn=LearnSpec(learn_period=5e-3), optim=OptimConfig(name="adam", lr=0.02))
     base.update(kw)
@@ -103,10 +103,10 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypa
     assert np.array_equal(kept["net"]["w"][-1], good["net"]["w"][-1])
 
 
-def test_workers_do_not_change_the_result(tmp_path):
+def test_threads_do_not_change_the_result(tmp_path):
     data = toy_data()
-    a, _ = _run(tmp_path, "w1", config(epochs=1, workers=1), data)
-    b, _ = _run(tmp_path, "w2", config(epochs=1, workers=2), data)
+    a, _ = _run(tmp_path, "w1", config(epochs=1, threads=1), data)
+    b, _ = _run(tmp_path, "w2", config(epochs=1, threads=2), data)
     a.fit()
     b.fit()
     for x, y in zip(_weights(a), _weights(b)):
