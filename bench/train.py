@@ -8,7 +8,8 @@ backward). Each mode runs in its own subprocess (warm-up call first, then the be
 calls), side by side in this one invocation:
 
 - event engine, continuous and grid dt = 1 ms, 0.1 ms, 0.01 ms: ``simulate(..., learn=...)``;
-- clock reference at 1 ms: ``simulate_reference(..., learn=...)``.
+- clock reference at 1 ms: ``simulate_reference(..., learn=...)``;
+- event engine with the ``traces`` backward (exact eligibility traces), 1 ms grid and continuous.
 
 Printed: seconds per training sample, ratios to the engine at 1 ms (target: within 1.3x down to
 0.01 ms), and the projected time of an SHD epoch (8,156 samples) with the samples of each
@@ -57,8 +58,8 @@ def _child(mode: str, dt: float | None, quick: bool, repeat: int, n_rep: int) ->
     from sgevent.learning import LearnSpec
 
     net, t, u, T = _problem(quick, repeat)
-    spec = LearnSpec()
-    fn = sgevent.simulate if mode == "engine" else sgevent.simulate_reference
+    spec = LearnSpec(backward="traces") if mode == "traces" else LearnSpec()
+    fn = sgevent.simulate_reference if mode == "reference" else sgevent.simulate
     # warm-up (compile or load the numba cache) on a short piece
     fn(net, t[:100], u[:100], dt=dt, t_end=0.01, learn=spec, label=3)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -90,12 +91,13 @@ def main() -> None:
         return
     load = os.getloadavg()[0]
     print(f"training sample: 700-256-20, K=8, speech-like input, learn_period 1 ms; load average {load:.1f} on "
-          f"{os.cpu_count()} cores; each mode in a fresh subprocess, best of 2, BLAS 1 thread")
-    modes = [("engine", None), ("engine", 1e-3), ("engine", 1e-4), ("engine", 1e-5), ("reference", 1e-3)]
+          f"{os.cpu_count()} cores; each mode in a fresh subprocess, best of 2 (traces: 1), BLAS 1 thread")
+    modes = [("engine", None), ("engine", 1e-3), ("engine", 1e-4), ("engine", 1e-5), ("reference", 1e-3),
+             ("traces", 1e-3), ("traces", None)]
     rows = {}
     print(f"{'mode':10s} {'dt':>8s} {'s/sample':>9s} {'epoch(8156, 2 cores)':>22s} {'loss':>8s} {'hid.spk':>8s}")
     for mode, dt in modes:
-        r = _spawn(mode, dt, args.quick)
+        r = _spawn(mode, dt, args.quick, 1, 1 if mode == "traces" else 2)
         rows[(mode, dt)] = r
         epoch_min = N_SHD_TRAIN * r["wall"] / 2 / 60
         label = "cont" if dt is None else f"{dt * 1e3:g} ms"
