@@ -42,7 +42,7 @@ run-shd: venv
 
 ## make resolution-study / make sparsity-sweep: the studies of README "Temporal resolution" and
 ## "Accuracy against sparsity" on the synthetic spoken digits (generated on first use, as for
-## run-shd), about 30-45 min each on 2 cores; QUICK=1 for a smoke run of a few minutes.
+## run-shd), about 40-60 min each on 2 cores (measured side by side); QUICK=1: a few minutes.
 SYNTH := datasets/synth/SHD
 $(SYNTH)/shd_train.h5:
 	$(PY) -m sgevent.cli data synth-digits --out $(SYNTH) --n-train 2000 --n-test 500 --seed 0
