@@ -61,9 +61,11 @@ class LearnSpec:
     loss : {"mean", "last", "max", "mse"}
         Loss over the learning events (see module notes). Default ``mean``.
     backward : {"instant", "steady", "traces"}
-        Error into the layers below (module notes). Default ``instant``. ``traces`` costs about
-        ``K`` times more per learning event and ``n_post * n_pre * K * (K-1)`` numbers of state
-        per hidden layer; it cannot be combined with the ``max`` loss in the event engine.
+        Error into the layers below (module notes). Default ``instant``. ``traces`` multiplies the
+        gradient product by ``K`` and adds work at every gate switch (measured: 20x the
+        ``instant`` time of an SHD-sized sample learning every 1 ms), and keeps
+        ``n_post * n_pre * K * (K-1)`` numbers of state per hidden layer; the event engine does
+        not combine it with the ``max`` loss.
     learn_period : float
         Spacing of learning events (s). Default 1 ms.
     """
