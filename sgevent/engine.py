@@ -175,6 +175,15 @@ def _predict(B, l, j, t, horizon_abs, tol, zl, cl, c1l, y0, thd, P, W1, W2, zs):
 
 
 @njit(cache=True)
+def _trace_scratch(K, R):
+    """Scratch of the traces kernels: chain propagators (K, 2K-1, 2K-1), their rates and work
+    matrices, a K-vector and two (R, K) read-out buffers."""
+    Kc = 2 * K - 1
+    return (np.empty((K, Kc, Kc)), np.empty(Kc), np.empty((Kc, Kc)), np.empty((Kc, Kc)), np.empty(K),
+            np.empty((R, K)), np.empty((R, K)))
+
+
+@njit(cache=True)
 def _push_gate(B, S, l, j, t, horizon, tol, z, cn, c1n, P, W1, W2, zs, hsize, seq):
     """Re-predict the gate switch of neuron j of hidden layer l (traces); returns heap size, seq."""
     R = B.R
@@ -247,14 +256,7 @@ def run_chunk(B, LA, S, in_t, in_u, t_end, ro_t, tol, stop_at):
     zs = np.empty((R, K))
     tr = LA.active and LA.traces
     n_tot = B.post_off[L]
-    Kc = 2 * K - 1
-    Pcs = np.empty((K, Kc, Kc))
-    lam = np.empty(Kc)
-    W1c = np.empty((Kc, Kc))
-    W2c = np.empty((Kc, Kc))
-    ttmp = np.empty(K)
-    cn = np.empty((R, K))
-    c1n = np.empty((R, K))
+    Pcs, lam, W1c, W2c, ttmp, cn, c1n = _trace_scratch(K, R)
     cap_sp = 1024
     sp_t = np.empty(cap_sp)
     sp_h = np.empty(cap_sp)
@@ -564,13 +566,7 @@ def after_update(B, LA, S, t, in_t, t_end, tol):
     W1 = np.empty((K, K))
     W2 = np.empty((K, K))
     zs = np.empty((R, K))
-    Kc = 2 * K - 1
-    lam = np.empty(Kc)
-    W1c = np.empty((Kc, Kc))
-    W2c = np.empty((Kc, Kc))
-    ttmp = np.empty(K)
-    cn = np.empty((R, K))
-    c1n = np.empty((R, K))
+    _, lam, W1c, W2c, ttmp, cn, c1n = _trace_scratch(K, R)
     tr = LA.active and LA.traces
     p_in = S.ctr[C_P_IN]
     horizon = min(in_t[p_in] if p_in < in_t.shape[0] else np.inf, t_end)
