@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: venv test test-slow test-nojit bench-engine run-shd resolution-study sparsity-sweep clean
+.PHONY: venv lint test test-slow test-nojit bench-engine run-shd resolution-study sparsity-sweep clean
 
 venv: $(STAMP)
 
@@ -15,8 +15,13 @@ $(STAMP): setup.cfg pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-## make test: create .venv if missing, install with test extras, run the default suite
-test: venv
+## make lint: the lint gate (ruff: pyproject.toml [tool.ruff]; module and function sizes and the
+## one-way layers are checked by tests/test_layout.py)
+lint: venv
+	$(PY) -m ruff check sgevent tests bench
+
+## make test: create .venv if missing, install with test extras, run the lint gate and the default suite
+test: venv lint
 	$(PY) -m pytest -q
 
 ## make test-slow: the long sweeps marked `slow`
@@ -26,7 +31,7 @@ test-slow: venv
 ## make test-nojit: kernels as plain Python (NUMBA_DISABLE_JIT=1): the heap, closed-form neurons,
 ## bursts, errors and determinism (the no-JIT identity itself is in the default suite)
 test-nojit: venv
-	NUMBA_DISABLE_JIT=1 $(PY) -m pytest -q tests/test_queue.py tests/test_engine.py \
+	NUMBA_DISABLE_JIT=1 $(PY) -m pytest -q tests/numerics/test_queue.py tests/engine/test_engine.py \
 		-k "closed_form or delayed or bad_input or burst or deterministic or pop or compact"
 
 ## make bench-engine: SHD-sized forward pass, event engine vs clock reference
@@ -38,20 +43,20 @@ bench-engine: venv
 ## DATA=auto|shd|synth chooses the data; QUICK=1 runs the small smoke configuration (~3 min).
 DATA ?= auto
 run-shd: venv
-	$(PY) -m sgevent.cli run-shd --data $(DATA) $(if $(QUICK),--quick,)
+	$(PY) -m sgevent run-shd --data $(DATA) $(if $(QUICK),--quick,)
 
 ## make resolution-study / make sparsity-sweep: the studies of README "Temporal resolution" and
 ## "Accuracy against sparsity" on the synthetic spoken digits (generated on first use, as for
 ## run-shd), about 40-60 min each on 2 cores (measured side by side); QUICK=1: a few minutes.
 SYNTH := datasets/synth/SHD
 $(SYNTH)/shd_train.h5:
-	$(PY) -m sgevent.cli data synth-digits --out $(SYNTH) --n-train 2000 --n-test 500 --seed 0
+	$(PY) -m sgevent data synth-digits --out $(SYNTH) --n-train 2000 --n-test 500 --seed 0
 
 resolution-study: venv $(SYNTH)/shd_train.h5
-	$(PY) -m sgevent.cli resolution-study --data-dir $(SYNTH) $(if $(QUICK),--quick,)
+	$(PY) -m sgevent resolution-study --data-dir $(SYNTH) $(if $(QUICK),--quick,)
 
 sparsity-sweep: venv $(SYNTH)/shd_train.h5
-	$(PY) -m sgevent.cli sparsity-sweep --data-dir $(SYNTH) $(if $(QUICK),--quick,)
+	$(PY) -m sgevent sparsity-sweep --data-dir $(SYNTH) $(if $(QUICK),--quick,)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -5,7 +5,7 @@ synthetic digits in ``datasets/synth/SHD/``, e.g. from ``make run-shd``).
 
 The run-shd network (``configs/run_shd.json``) on 16 training samples, 1 ms grid, with 1 and 2
 sample threads, once with OpenBLAS left alone and once inside
-:func:`sgevent.batch.one_blas_thread`. Printed: seconds per sample, side by side. (Since
+:func:`sgevent.train.batch.one_blas_thread`. Printed: seconds per sample, side by side. (Since
 ``batch_gradients`` now pins BLAS itself, the "default" rows call the kernels' batched products
 with whatever threads the outer ``threadpool_limits`` allows, i.e. they show the old behaviour.)
 """
@@ -22,11 +22,11 @@ from threadpoolctl import threadpool_info, threadpool_limits
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-import sgevent.batch as batch  # noqa: E402
-from sgevent.config import load_config  # noqa: E402
+import sgevent.train.batch as batch  # noqa: E402
 from sgevent.data import load_h5  # noqa: E402
-from sgevent.learning import LearnSpec  # noqa: E402
-from sgevent.trainer import network_from_config  # noqa: E402
+from sgevent.learn.spec import LearnSpec  # noqa: E402
+from sgevent.train.config import load_config  # noqa: E402
+from sgevent.train.trainer import network_from_config  # noqa: E402
 
 
 def main() -> None:

@@ -7,12 +7,12 @@ Problem: the run-shd model by default (``configs/run_shd.json``: 700 -> 128 -> 2
 dt = 1 ms, learning events every 10 ms, mean cross-entropy, ``instant`` backward) on synthetic
 speech-like spike trains of ``bench/engine.py`` (7,000 spikes over 1 s per sample, one seed per
 sample), written to an SHD-layout HDF5 file so that the workers read it themselves
-(``sgevent.distributed``, data="path"). A training step is the summed gradients of a mini-batch
+(``sgevent.train.distributed``, data="path"). A training step is the summed gradients of a mini-batch
 of 16 samples (the optimiser, the same in every mode, is timed apart).
 
 Side by side in one run, on this machine:
 
-- in-process: ``sgevent.batch.batch_gradients`` on 1 thread and on 2 threads (the default path);
+- in-process: ``sgevent.train.batch.batch_gradients`` on 1 thread and on 2 threads (the default path);
 - Dask: a ``LocalCluster`` of 1 and of 2 single-threaded worker processes
   (``DaskBackend.batch_gradients``: the network scattered to every worker, one contiguous shard
   per worker, shard sums gathered and reduced on the driver).
@@ -89,7 +89,7 @@ def build_data(folder: str, n_samples: int, n_spikes: int, t_end: float):
 
 def _null_shard(net, k):
     """A shard that simulates nothing and returns gradient-sized sums (the Dask overhead)."""
-    from sgevent.batch import BatchResult
+    from sgevent.train.batch import BatchResult
 
     grads = [{key: np.zeros_like(getattr(net, key)[l]) for key in ("w", "v", "b")} for l in range(net.n_layers)]
     return BatchResult(loss=0.0, grads=grads, n_samples=1, hidden_spikes=np.zeros(len(net.hidden), np.int64), correct=0)
@@ -129,10 +129,10 @@ def main() -> None:
     import sgevent
 
     THETA_0 = _bench_engine().THETA_0
-    from sgevent.batch import BatchResult, batch_gradients
-    from sgevent.distributed import _reduce, shard_bounds, start_backend
-    from sgevent.learning import LearnSpec
-    from sgevent.optim import OptimConfig, make_optimizer
+    from sgevent.learn.spec import LearnSpec
+    from sgevent.train.batch import BatchResult, batch_gradients
+    from sgevent.train.distributed import _reduce, shard_bounds, start_backend
+    from sgevent.train.optim import OptimConfig, make_optimizer
 
     n_spikes, t_end = (2000, 0.3) if args.quick else (7000, 1.0)
     steps = 1 if args.quick else args.steps

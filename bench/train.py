@@ -13,7 +13,7 @@ calls), side by side in this one invocation:
 
 Printed: seconds per training sample, ratios to the engine at 1 ms (target: within 1.3x down to
 0.01 ms), and the projected time of an SHD epoch (8,156 samples) with the samples of each
-mini-batch on both cores (``sgevent.batch`` runs them on threads): ``8156 * t / 2``.
+mini-batch on both cores (``sgevent.train.batch`` runs them on threads): ``8156 * t / 2``.
 
 Memory: peak RSS (``ru_maxrss``) of a process that runs one continuous training step on a 1 s
 sample and of one on a 20 s sample (the same input pattern repeated 20 times), each in a fresh
@@ -41,8 +41,9 @@ BLAS_ENV = {v: "1" for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM
 
 
 def _problem(quick: bool, repeat: int = 1):
-    import sgevent
     from engine import THETA_0, speech_like_input  # bench/engine.py
+
+    import sgevent
 
     n, T = (2000, 0.3) if quick else (7000, 1.0)
     t, u = speech_like_input(n, T, 1)
@@ -55,11 +56,11 @@ def _problem(quick: bool, repeat: int = 1):
 
 def _child(mode: str, dt: float | None, quick: bool, repeat: int, n_rep: int) -> dict:
     import sgevent
-    from sgevent.learning import LearnSpec
+    from sgevent.learn.spec import LearnSpec
 
     net, t, u, T = _problem(quick, repeat)
     spec = LearnSpec(backward="traces") if mode == "traces" else LearnSpec()
-    fn = sgevent.simulate_reference if mode == "reference" else sgevent.simulate
+    fn = sgevent.simulate_reference if mode == "reference" else sgevent.engine.simulate
     # warm-up (compile or load the numba cache) on a short piece
     fn(net, t[:100], u[:100], dt=dt, t_end=0.01, learn=spec, label=3)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -9,8 +9,8 @@ Public API::
     ref = sgevent.simulate_reference(net, times, units, dt=1e-4)  # clock-driven reference
 """
 
-from .simulate import simulate
-from .errors import (
+from sgevent.engine.simulate import simulate
+from sgevent.errors import (
     BurstLimitError,
     ClusterError,
     ConfigError,
@@ -20,10 +20,10 @@ from .errors import (
     SgeventError,
     TrainingError,
 )
-from .network import HiddenParams, Network
-from .propagator import grid_propagator, propagator
-from .reference import simulate_reference
-from .result import LayerSpikes, SimulationResult
+from sgevent.model.network import HiddenParams, Network
+from sgevent.model.result import LayerSpikes, SimulationResult
+from sgevent.numerics.propagator import grid_propagator, propagator
+from sgevent.reference.clock import simulate_reference
 
 __version__ = "0.1.0"
 

@@ -20,7 +20,7 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import SgeventError
+from sgevent.errors import SgeventError
 
 __all__ = ["main"]
 
@@ -36,7 +36,7 @@ def _split_files(path: Path) -> dict[str, Path]:
 
 
 def _cmd_data_stats(args: argparse.Namespace) -> int:
-    from .data import load_h5
+    from sgevent.data import load_h5
 
     for split, p in _split_files(Path(args.path)).items():
         ds = load_h5(p, n_channels=args.channels)
@@ -46,14 +46,14 @@ def _cmd_data_stats(args: argparse.Namespace) -> int:
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
-    from .data.synth import run_synth
+    from sgevent.data.synth import run_synth
 
     return int(run_synth(args) or 0)
 
 
 def _cmd_baseline(args: argparse.Namespace) -> int:
-    from .baseline import logistic_baseline
-    from .data import load_h5
+    from sgevent.data import load_h5
+    from sgevent.studies.baseline import logistic_baseline
 
     files = _split_files(Path(args.data_dir))
     if "train" not in files or "test" not in files:
@@ -70,7 +70,7 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
 def _train_config(args: argparse.Namespace):
     from dataclasses import replace
 
-    from .config import TrainConfig, load_config
+    from sgevent.train.config import TrainConfig, load_config
 
     cfg = load_config(args.config) if args.config else TrainConfig()
     over = {k: getattr(args, k) for k in ("epochs", "batch_size", "seed", "threads", "window",
@@ -84,11 +84,11 @@ def _train_config(args: argparse.Namespace):
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .config import TrainConfig
-    from .data import load_h5
-    from .distributed import start_backend_from_args
-    from .rundir import RunDir
-    from .trainer import Trainer
+    from sgevent.data import load_h5
+    from sgevent.train.config import TrainConfig
+    from sgevent.train.distributed import start_backend_from_args
+    from sgevent.train.rundir import RunDir
+    from sgevent.train.trainer import Trainer
 
     files = _split_files(Path(args.data_dir))
     if "train" not in files:
@@ -122,11 +122,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from .batch import evaluate
-    from .checkpoint import load_checkpoint, payload_to_network
-    from .config import TrainConfig
-    from .data import load_h5
-    from .trainer import default_window
+    from sgevent.data import load_h5
+    from sgevent.train.batch import evaluate
+    from sgevent.train.checkpoint import load_checkpoint, payload_to_network
+    from sgevent.train.config import TrainConfig
+    from sgevent.train.trainer import default_window
 
     d = load_checkpoint(args.checkpoint)
     net = payload_to_network(d["net"])
@@ -151,7 +151,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sgevent", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
-    from .distributed import add_backend_arguments  # argparse only: dask is imported when a backend starts
+    from sgevent.train.distributed import add_backend_arguments  # argparse only: dask is imported when a backend starts
 
     data = sub.add_parser("data", help="datasets")
     dsub = data.add_subparsers(dest="data_command", required=True)
@@ -161,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     st.set_defaults(func=_cmd_data_stats)
     sy = dsub.add_parser("synth-digits", help="generate the synthetic spoken digits (SHD layout)")
     try:
-        from .data.synth import add_synth_arguments
+        from sgevent.data.synth import add_synth_arguments
     except ImportError:  # the generator's optional dependencies (espeakng-loader) are missing
         add_synth_arguments = None
     if add_synth_arguments is not None:
@@ -204,9 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", help="write the result as JSON here")
     ev.set_defaults(func=_cmd_eval)
 
-    from .runshd import add_runshd_command
-    from .studies import add_study_commands
-    from .tasks import add_task_commands
+    from sgevent.studies.run_shd import add_runshd_command
+    from sgevent.studies.sweeps import add_study_commands
+    from sgevent.studies.toy import add_task_commands
 
     add_runshd_command(sub)
     add_study_commands(sub)
@@ -217,10 +217,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``sgevent`` command."""
     args = build_parser().parse_args(argv)
-    from .batch import one_blas_thread
+    from sgevent.train.batch import one_blas_thread
 
     try:
-        with one_blas_thread():  # sgevent's parallelism is over samples (sgevent.batch)
+        with one_blas_thread():  # sgevent's parallelism is over samples (sgevent.train.batch)
             return args.func(args)
     except SgeventError as e:
         print(f"sgevent: error: {e}", file=sys.stderr)

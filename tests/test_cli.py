@@ -2,9 +2,9 @@
 
 import json
 
-from sgevent.cli import main
-
 from shd_files import write_shd_file
+
+from sgevent.cli import main
 
 
 def test_data_stats_and_baseline(tmp_path, capsys):

@@ -33,7 +33,7 @@ import numpy as np
 import scipy.signal
 from numba import njit
 
-from ..errors import ConfigError, InputError
+from sgevent.errors import ConfigError, InputError
 
 __all__ = [
     "erb_space",

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataError
+from sgevent.errors import DataError
 
 __all__ = ["write_shd_h5", "write_tonic_zip"]
 

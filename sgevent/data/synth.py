@@ -70,7 +70,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, DataError
+from sgevent.errors import ConfigError, DataError
+
 from . import cochlea
 from .shd_writer import write_shd_h5, write_tonic_zip
 

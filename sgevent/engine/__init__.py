@@ -1,0 +1,1 @@
+"""The event-driven engine: build (flat arrays), loop state, the event loop, simulate()."""

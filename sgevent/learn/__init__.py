@@ -1,0 +1,1 @@
+"""Learning: the spec of a learning run, loss and gradient kernels, eligibility traces."""

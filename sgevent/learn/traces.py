@@ -1,0 +1,297 @@
+"""The ``traces`` backward option: exact eligibility traces through the linear cascade.
+
+Definition (the same in :mod:`sgevent.reference.clock`)
+------------------------------------------------
+Write every hidden signal as ``x_i = b_i + sum_{m,k'} c[i,m,k'] yhat_m[k']`` with
+``c[i,m,k'] = w[i,m] v[i,k']`` (per-synapse ``w[i,m] v[i,m,k']``). Under the linearised model
+(the quantiser is the identity: ``yhat_i[0] = y_i = relu(x_i)``), with the layer's inputs held
+fixed, the sensitivities of neuron i's own buckets to its coefficients are
+
+    E_{i,m,k'}[0](t) = [x_i(t) > 0] yhat_m[k'](t)
+    E_{i,m,k'}[k]    = the neuron's own cascade stage k (k >= 1) driven by E_{i,m,k'}[k-1]
+
+(grid: ``E[k][n] = alpha_k E[k][n-1] + (1 - alpha_k) E[k-1][n-1]``), and the bias's
+``Eb_i`` likewise with ``Eb_i[0] = [x_i > 0]``. At a learning event the error at source i's
+buckets is ``g_i[k] = sum_j delta^{l+1}_j w^{l+1}[j,i] v^{l+1}[j,k]`` (``delta`` of the readout,
+or the ``instant`` error ``[x_j > 0] g_j[0]`` of a hidden layer above), and
+
+    G^l[k', i, m] += sum_k g_i[k] E_{i,m,k'}[k],        db_i += sum_k g_i[k] Eb_i[k].
+
+The k = 0 term is the ``instant`` rule; with one hidden layer the result is the exact gradient
+of the linearised model. The traces depend on the weights only through the gates ``[x > 0]``,
+so online updates inside a sample leave them valid.
+
+How the event engine computes them without stepping
+---------------------------------------------------
+Let ``H_m[k', k](t)`` (k >= 1) be the neuron-side cascade driven by ``yhat_m[k']`` with the gate
+always open: the chain ``yhat_m[0] -> ... -> yhat_m[k'] -> H[k', 1] -> ... -> H[k', K-1]`` is
+itself a cascade (the source's rates, then the layer's own rates), so it is advanced by the
+exact propagator of that chain, per source, together with the source's buckets (per-source
+states, as for the other backward options). Then ``E = D + gate * H`` where the residual ``D``
+follows the zero-input sub-cascade (stages 1..K-1 of the layer's own cascade) at all times and
+jumps by ``-(gate change) * H`` when the gate switches. The engine therefore:
+
+* predicts every hidden neuron's next gate switch (the next zero crossing of ``x``, with the
+  same safe-stepping search as spikes, :func:`sgevent.numerics.crossing.next_crossing`) and handles it
+  as a queue event; gates are also re-evaluated wherever a neuron is checked;
+* keeps ``D_i`` (n_pre x K x (K-1) numbers per neuron) as of its last switch ``a_i``; at a
+  learning event ``t`` the ``D`` part of the gradient is ``(P_sub(t - a_i)^T g_i[1:]) . D_i``,
+  so it only accumulates the K-1 numbers ``A_i += P_sub(t - a_i)^T g_i[1:]`` and folds
+  ``A_i . D_i`` into ``G`` when ``D_i`` changes (a switch) or at the end;
+* adds the ``gate * H`` part through the learning buffers: K slots per event, slot k holding
+  ``gate_i g_i[k]`` and the sources' ``H[., k]`` (slot 0: their buckets), reduced by the same
+  batched BLAS products as the other options.
+
+Memory is ``n_post * n_pre * K * (K-1)`` numbers per hidden layer for ``D`` and
+``n_pre * K * (K-1)`` for ``H``: constant in time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from sgevent.numerics.crossing import next_crossing, state_bounds
+from sgevent.numerics.propagator import prop_continuous, prop_grid
+
+__all__ = ["h_props", "h_apply", "gate_switch", "flush_acc", "flush_all_acc", "predict_gate", "acc_event", "bias_h",
+           "push_traces"]
+
+
+@njit(cache=True)
+def _prop(grid, rates, d, out, w1, w2):
+    if grid:
+        prop_grid(rates, np.int64(d), out, w1, w2)
+    else:
+        prop_continuous(rates, d, out, w1, w2)
+
+
+@njit(cache=True)
+def h_props(B, s, d, Pcs, lam, W1c, W2c):
+    """Propagators over ``d`` of the K chains ``source bucket k' -> own stages 1..K-1`` of the
+    sources of layer ``s`` (``Pcs[k', :k'+K, :k'+K]``)."""
+    K = B.K
+    for kp in range(K):
+        n = kp + K
+        for q in range(kp + 1):
+            lam[q] = B.rates[s, q]
+        for q in range(1, K):
+            lam[kp + q] = B.rates[s + 1, q]
+        _prop(B.grid, lam[:n], d, Pcs[kp, :n, :n], W1c[:n, :n], W2c[:n, :n])
+
+
+@njit(cache=True)
+def h_apply(Pcs, src, a, H, hb, K, tmp):
+    """Advance one source's ``H`` (at ``H[hb:]``, layout (K, K-1)) with ``Pcs``, reading the
+    source's buckets ``src[a:a+K]`` *before* they are advanced."""
+    Km = K - 1
+    for kp in range(K):
+        P = Pcs[kp]
+        base = hb + kp * Km
+        for r in range(1, K):
+            row = kp + r
+            acc = 0.0
+            for c in range(kp + 1):
+                acc += P[row, c] * src[a + c]
+            for c in range(1, r + 1):
+                acc += P[row, kp + c] * H[base + c - 1]
+            tmp[r - 1] = acc
+        for r in range(Km):
+            H[base + r] = tmp[r]
+
+
+@njit(cache=True)
+def bias_h(B, l, t, out, lam, W1c, W2c, Pb):
+    """``out[k-1]`` (k >= 1): own stage k of layer ``l`` driven by a constant 1 since time 0."""
+    K = B.K
+    lam[0] = 1.0 if B.grid else 0.0  # a constant source: alpha = 1 / rate 0
+    for q in range(1, K):
+        lam[q] = B.rates[l + 1, q]
+    _prop(B.grid, lam[:K], t, Pb, W1c[:K, :K], W2c[:K, :K])
+    for k in range(1, K):
+        out[k - 1] = Pb[k, 0]
+
+
+@njit(cache=True)
+def flush_acc(B, S, l, j):
+    """Fold neuron j's accumulated ``A`` into ``G`` (and ``db``) through its residual ``D``."""
+    K = B.K
+    Km = K - 1
+    g = B.post_off[l] + j
+    A = S.acc[g * Km:(g + 1) * Km]
+    nz = False
+    for k in range(Km):
+        if A[k] != 0.0:
+            nz = True
+    if not nz:
+        return
+    n_pre = B.n_pre[l]
+    n_post = B.n_post[l]
+    Di = S.D[S.dd_off[l]:S.dd_off[l + 1]].reshape(n_post, n_pre * K, Km)[j]
+    Gl = S.G[S.g_off[l]:S.g_off[l + 1]].reshape(K, n_post, n_pre)
+    for m in range(n_pre):
+        for kp in range(K):
+            row = m * K + kp
+            acc = 0.0
+            for k in range(Km):
+                acc += Di[row, k] * A[k]
+            Gl[kp, j, m] += acc
+    acc = 0.0
+    for k in range(Km):
+        acc += S.Db[g * Km + k] * A[k]
+        A[k] = 0.0
+    S.db[g] += acc
+
+
+@njit(cache=True)
+def gate_switch(B, LA, S, l, j, t, newg, P, W1, W2, lam, W1c, W2c, tmp):
+    """Neuron j of hidden layer l switches its gate to ``newg`` at ``t`` (the sources of layer
+    l must be synchronised to ``t``): fold ``A``, bring ``D`` to ``t`` and add ``-(change) H``."""
+    K = B.K
+    Km = K - 1
+    g = B.post_off[l] + j
+    flush_acc(B, S, l, j)
+    n_pre = B.n_pre[l]
+    Di = S.D[S.dd_off[l]:S.dd_off[l + 1]].reshape(B.n_post[l], n_pre * K, Km)[j]
+    Dbg = S.Db[g * Km:(g + 1) * Km]
+    d = t - S.ta[g]
+    if d > 0.0 and S.dset[g] != 0.0:
+        _prop(B.grid, B.rates[l + 1], d, P, W1, W2)
+        for row in range(n_pre * K):
+            for r in range(Km - 1, -1, -1):  # D[row] <- P_sub @ D[row] (lower-triangular, in place)
+                acc = 0.0
+                for c in range(r + 1):
+                    acc += P[r + 1, c + 1] * Di[row, c]
+                Di[row, r] = acc
+        for r in range(Km - 1, -1, -1):
+            acc = 0.0
+            for c in range(r + 1):
+                acc += P[r + 1, c + 1] * Dbg[c]
+            Dbg[r] = acc
+    dg = newg - S.gate[g]
+    Hl = S.H[S.h_off[l]:S.h_off[l + 1]].reshape(n_pre * K, Km)
+    for row in range(n_pre * K):
+        for r in range(Km):
+            Di[row, r] -= dg * Hl[row, r]
+    if LA.bias[l]:
+        bias_h(B, l, t, tmp, lam, W1c, W2c, P)
+        for r in range(Km):
+            Dbg[r] -= dg * tmp[r]
+    S.dset[g] = 1.0
+    S.ta[g] = t
+    S.gate[g] = newg
+
+
+@njit(cache=True)
+def acc_event(B, S, t, P, W1, W2):
+    """Learning event at ``t``: ``A_i += P_sub(t - a_i)^T g_i[1:]`` for every hidden neuron with
+    a non-zero residual (``S.gk`` holds ``g``)."""
+    K = B.K
+    Km = K - 1
+    L = B.n_post.shape[0]
+    for l in range(L - 1):
+        last_d = -1.0
+        for j in range(B.n_post[l]):
+            g = B.post_off[l] + j
+            if S.dset[g] == 0.0:
+                continue
+            d = t - S.ta[g]
+            if d != last_d:
+                _prop(B.grid, B.rates[l + 1], d, P, W1, W2)
+                last_d = d
+            for c in range(Km):
+                acc = 0.0
+                for r in range(c, Km):
+                    acc += P[r + 1, c + 1] * S.gk[g * K + r + 1]
+                S.acc[g * Km + c] += acc
+
+
+@njit(cache=True)
+def predict_gate(B, l, j, t, horizon_abs, tol, z, on, cn, c1n, P, W1, W2, zs):
+    """Time (relative to ``t``) of neuron j's next gate switch: the first ``x <= 0`` when the
+    gate is open (``on``), the first ``x >= 0`` when it is shut; ``inf`` if none before the
+    horizon. ``z`` is the neuron's (R, K) state; ``cn, c1n`` (R, K) scratch."""
+    R = B.R
+    K = B.K
+    a = B.c_off[l] + j * R * K
+    r0, r1 = B.nr_off[l] + j * R, B.nr_off[l] + (j + 1) * R
+    g = B.post_off[l] + j
+    sgn = -1.0 if on else 1.0
+    for r in range(R):
+        for k in range(K):
+            cn[r, k] = sgn * B.c[a + r * K + k]
+            c1n[r, k] = sgn * B.c1[a + r * K + k]
+    if on:
+        n0p, n0n, n2p, n2n = B.n0n[r0:r1], B.n0p[r0:r1], B.n2n[r0:r1], B.n2p[r0:r1]
+    else:
+        n0p, n0n, n2p, n2n = B.n0p[r0:r1], B.n0n[r0:r1], B.n2p[r0:r1], B.n2n[r0:r1]
+    b = sgn * B.b[g]
+    if b + state_bounds(z, n0p, n0n) <= 0.0 and not on:
+        return np.inf  # x can never become positive
+    s = next_crossing(B.grid, z, cn, c1n, n0p, n0n, n2p, n2n, b, 0.0, 0.0, 0.0, 0.5, 0.5,
+                      B.rates[l], horizon_abs - t, tol, P, W1, W2, zs)
+    if s == 0.0:
+        return np.inf  # x == 0 exactly while shut (continuous): left to the next check
+    if not B.grid and s < tol:
+        # the search brackets the root to ``tol``; a root closer than that (x within rounding
+        # of 0, e.g. a signal decayed to 1e-17) is taken at ``t + tol`` so that time advances
+        s = tol if tol <= horizon_abs - t else np.inf
+    return s
+
+
+@njit(cache=True)
+def push_traces(B, LA, S, m, t, P, W1, W2, lam, W1c, W2c, tmp):
+    """The traces part of learning event ``m`` (after :func:`sgevent.learn.accumulate.push_event` wrote
+    slot 0 and the deltas): ``g`` of every hidden neuron, buffer slots ``1..K-1`` (``gate * g[k]``
+    against the sources' ``H[., k]``), the bias's ``gate * H`` part and ``A``."""
+    L = B.n_post.shape[0]
+    K = B.K
+    Km = K - 1
+    Mc = LA.buffer * LA.vk
+    for l in range(L - 1):
+        n_post = B.n_post[l]
+        n_pre = B.n_pre[l]
+        up = l + 1
+        n_up = B.n_post[up]
+        wgk = LA.wgk[LA.wgk_off[up]:LA.wgk_off[up + 1]].reshape(K, n_up, n_post)
+        p0 = B.post_off[l]
+        pu = B.post_off[up]
+        for i in range(n_post):
+            for k in range(K):
+                S.gk[(p0 + i) * K + k] = 0.0
+        for k in range(K):
+            for j in range(n_up):
+                dj = S.deltas[pu + j]
+                if dj != 0.0:
+                    for i in range(n_post):
+                        S.gk[(p0 + i) * K + k] += dj * wgk[k, j, i]
+        dl = S.dbuf[S.d_off[l]:S.d_off[l + 1]].reshape(n_post, Mc)
+        yl = S.ybuf[S.y_off[l]:S.y_off[l + 1]].reshape(K, Mc, n_pre)
+        Hl = S.H[S.h_off[l]:S.h_off[l + 1]].reshape(n_pre, K, Km)
+        col = m * K
+        for i in range(n_post):
+            if S.gate[p0 + i] != 0.0:
+                for k in range(1, K):
+                    dl[i, col + k] = S.gk[(p0 + i) * K + k]
+        for kp in range(K):
+            for k in range(1, K):
+                for q in range(n_pre):
+                    yl[kp, col + k, q] = Hl[q, kp, k - 1]
+        if LA.bias[l]:
+            bias_h(B, l, t, tmp, lam, W1c, W2c, P)
+            for i in range(n_post):
+                if S.gate[p0 + i] != 0.0:
+                    acc = 0.0
+                    for k in range(1, K):
+                        acc += S.gk[(p0 + i) * K + k] * tmp[k - 1]
+                    S.db[p0 + i] += acc
+    acc_event(B, S, t, P, W1, W2)
+
+
+@njit(cache=True)
+def flush_all_acc(B, S):
+    """Fold every hidden neuron's ``A`` into ``G`` (end of a sample or before an online update)."""
+    L = B.n_post.shape[0]
+    for l in range(L - 1):
+        for j in range(B.n_post[l]):
+            flush_acc(B, S, l, j)

@@ -1,0 +1,1 @@
+"""The model description: networks and their parameters, input events, simulation results."""

@@ -1,0 +1,1 @@
+"""Exact numerics of the gamma cascade: propagators, the spike search, the event heap."""

@@ -1,0 +1,1 @@
+"""Reporting: activity and energy metrics, run reports, figures (the only matplotlib users)."""

@@ -1,0 +1,280 @@
+"""The main job: train on SHD (or its synthetic stand-in), compare with a baseline, write a report.
+
+``run_shd`` does, in order:
+
+1. **Data.** ``data="auto"`` uses ``<root>/SHD/shd_{train,test}.h5`` when both are there, else
+   tries to download them through tonic (:func:`sgevent.data.find_or_download`); when that fails
+   (no network) it says so in one line and falls back to the synthetic spoken digits
+   (:func:`sgevent.data.synth.generate_synthetic_digits`, DESIGN.md 5), generated on first use
+   into ``<root>/synth/SHD/`` (2000 train + 500 test, seed 0; quick mode: 300 + 100 into
+   ``<root>/synth_quick/SHD/``). ``"shd"`` insists on the real set, ``"synth"`` takes the
+   stand-in. The statistics of both splits are printed.
+2. **Training** with ``configs/run_shd.json`` (``run_shd_quick.json`` in quick mode) through
+   :class:`sgevent.train.trainer.Trainer`, which also evaluates the best checkpoint on the test split.
+3. **Baseline**: logistic regression on binned spike counts
+   (:func:`sgevent.studies.baseline.logistic_baseline`), fitted on the same training file and scored on
+   the same test samples.
+4. **Report**: ``runs/<name>/report.md`` with figures (:func:`sgevent.report.report.write_report`).
+
+``results.json`` of the run records which dataset was used (``dataset``), the statistics of
+both splits, the baseline and the wall times of each phase.
+
+The synthetic generator runs worker processes with the ``spawn`` start method, so call
+:func:`run_shd` from a script under ``if __name__ == "__main__":`` (or through the command line:
+``sgevent run-shd`` or ``python -m sgevent.cli run-shd``, which ``make run-shd`` uses).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sgevent.data.dataset import SpikeDataset
+from sgevent.data.shd import SHD, find_or_download, load_h5
+from sgevent.errors import ConfigError, DataError
+
+__all__ = ["run_shd", "select_data", "default_config_path", "add_runshd_command",
+           "SYNTH_FULL", "SYNTH_QUICK"]
+
+DATA_CHOICES = ("auto", "shd", "synth")
+
+#: (sub-folder of the data root, training samples, test samples, seed) of the stand-in sets.
+SYNTH_FULL = ("synth", 2000, 500, 0)
+SYNTH_QUICK = ("synth_quick", 300, 100, 0)
+
+_REPO = Path(__file__).resolve().parent.parent
+
+
+def default_config_path(quick: bool = False) -> Path:
+    """``configs/run_shd.json`` (or ``run_shd_quick.json``) of the source tree."""
+    return _REPO / "configs" / ("run_shd_quick.json" if quick else "run_shd.json")
+
+
+# ---------------------------------------------------------------------- data selection
+def _both_present(folder: Path) -> bool:
+    return (folder / SHD.files["train"]).is_file() and (folder / SHD.files["test"]).is_file()
+
+
+def _synth_files(root: Path, quick: bool, progress: bool) -> tuple[Path, Path, dict[str, Any]]:
+    """The stand-in's files, generated on first use."""
+    sub, n_train, n_test, seed = SYNTH_QUICK if quick else SYNTH_FULL
+    folder = root / sub / "SHD"
+    info: dict[str, Any] = {"n_train": n_train, "n_test": n_test, "seed": seed, "generated_now": False}
+    if not _both_present(folder):
+        try:
+            from sgevent.data.synth import generate_synthetic_digits
+        except ImportError as exc:
+            raise DataError(
+                f"cannot generate the synthetic spoken digits into {folder}/: {exc}. Install the data "
+                "extras (pip install -e '.[data]', which brings espeakng-loader) or put the real SHD "
+                f"files in {root / 'SHD'}/"
+            ) from exc
+        print(f"generating the synthetic spoken digits ({n_train} train + {n_test} test, seed {seed}) "
+              f"into {folder}/ (first use only)", flush=True)
+        t0 = time.perf_counter()
+        generate_synthetic_digits(folder, n_train=n_train, n_test=n_test, seed=seed, progress=progress)
+        info.update(generated_now=True, generation_seconds=time.perf_counter() - t0)
+        if not _both_present(folder):
+            raise DataError(f"{folder}/: the generator finished but shd_train.h5 / shd_test.h5 are missing")
+    return folder / SHD.files["train"], folder / SHD.files["test"], info
+
+
+def select_data(data: str = "auto", *, quick: bool = False, root: str | Path = "datasets",
+                progress: bool = True) -> tuple[SpikeDataset, SpikeDataset, dict[str, Any]]:
+    """Choose, locate (download or generate if needed) and read the training and test splits.
+
+    Parameters
+    ----------
+    data : {"auto", "shd", "synth"}
+        ``auto``: the real SHD if present or downloadable, else the synthetic stand-in;
+        ``shd``: the real SHD only; ``synth``: the stand-in.
+    quick : bool
+        Use the small stand-in set (quick runs).
+    root : path-like
+        Data root (``<root>/SHD/``, ``<root>/synth/SHD/``, ``<root>/synth_quick/SHD/``).
+    progress : bool
+        Progress bars while generating.
+
+    Returns
+    -------
+    train, test : SpikeDataset
+    info : dict
+        ``kind`` ("shd" or "synth"), ``name`` (human-readable), ``train_file``, ``test_file``,
+        ``fallback_reason`` (why the real set was not used, or None) and, for the stand-in, how
+        it was generated.
+
+    Raises
+    ------
+    ConfigError
+        ``data`` is not one of the choices.
+    DataError
+        ``data="shd"`` and the real files are neither present nor downloadable, or a file is
+        unreadable.
+    """
+    if data not in DATA_CHOICES:
+        raise ConfigError(f"data must be one of {', '.join(DATA_CHOICES)}, got {data!r}")
+    root = Path(root).expanduser()
+    info: dict[str, Any] = {"requested": data, "fallback_reason": None}
+    paths: tuple[Path, Path] | None = None
+    if data in ("auto", "shd"):
+        folder = root / SHD.name
+        if _both_present(folder):
+            paths = (folder / SHD.files["train"], folder / SHD.files["test"])
+        else:
+            try:
+                paths = (find_or_download(SHD, "train", root), find_or_download(SHD, "test", root))
+            except DataError as exc:
+                if data == "shd":
+                    raise DataError(
+                        f"--data shd needs the real Spiking Heidelberg Digits and they are not available: "
+                        f"{exc} (or run with --data auto / --data synth to use the synthetic stand-in)"
+                    ) from exc
+                reason = str(exc).split(". Download", 1)[0]
+                info["fallback_reason"] = reason
+                print(f"SHD is not available ({reason}); using the synthetic spoken digits stand-in instead "
+                      f"({root / (SYNTH_QUICK if quick else SYNTH_FULL)[0] / 'SHD'}/).", flush=True)
+    if paths is not None:
+        info.update(kind="shd", name="SHD (Spiking Heidelberg Digits, Cramer et al. 2020)")
+        train = load_h5(paths[0], n_channels=SHD.n_channels, n_classes=SHD.n_classes, name="SHD train")
+        test = load_h5(paths[1], n_channels=SHD.n_channels, n_classes=SHD.n_classes, name="SHD test")
+    else:
+        tr, te, gen = _synth_files(root, quick, progress)
+        paths = (tr, te)
+        info.update(kind="synth", name="synthetic spoken digits (offline stand-in for SHD, sgevent.data.synth)",
+                    synth=gen)
+        try:
+            train = load_h5(tr, n_channels=SHD.n_channels, name="synth train")
+            test = load_h5(te, n_channels=SHD.n_channels, name="synth test")
+        except DataError as exc:
+            raise DataError(f"{exc} (delete {tr.parent}/ to generate the synthetic set again)") from exc
+    info.update(train_file=str(paths[0]), test_file=str(paths[1]))
+    return train, test, info
+
+
+# ---------------------------------------------------------------------- the job
+def _run_name(kind: str, quick: bool, runs: Path) -> str:
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = f"shd-{kind}{'-quick' if quick else ''}-{stamp}"
+    name, n = base, 1
+    while (runs / name).exists():
+        n += 1
+        name = f"{base}-{n}"
+    return name
+
+
+def run_shd(data: str = "auto", quick: bool = False, root: str | Path = "datasets", runs: str | Path = "runs",
+            name: str | None = None, config_path: str | Path | None = None, *, progress: bool = True,
+            argv: list[str] | None = None) -> Path:
+    """Select the data, train, evaluate, run the baseline and write the report.
+
+    Parameters
+    ----------
+    data : {"auto", "shd", "synth"}
+        See :func:`select_data`.
+    quick : bool
+        Small data set and ``configs/run_shd_quick.json`` (a smoke run of the whole pipeline).
+    root : path-like
+        Data root.
+    runs : path-like
+        Parent of run directories.
+    name : str, optional
+        Run name (default ``shd-<kind>[-quick]-<timestamp>``).
+    config_path : path-like, optional
+        Training configuration (JSON of :class:`sgevent.train.config.TrainConfig` fields); default
+        :func:`default_config_path`.
+    progress : bool
+        Progress bars and per-epoch lines.
+    argv : list of str, optional
+        Command line recorded in the provenance.
+
+    Returns
+    -------
+    pathlib.Path
+        The run directory (holding ``results.json`` and ``report.md``).
+    """
+    from sgevent.report.report import write_report
+    from sgevent.studies.baseline import logistic_baseline
+    from sgevent.train.config import load_config
+    from sgevent.train.rundir import RunDir
+    from sgevent.train.trainer import Trainer
+
+    t_start = time.perf_counter()
+    cfg_path = Path(config_path) if config_path is not None else default_config_path(quick)
+    if not cfg_path.is_file():
+        raise ConfigError(f"{cfg_path}: configuration file not found; pass one with --config FILE")
+    cfg = load_config(cfg_path)
+
+    train, test, info = select_data(data, quick=quick, root=root, progress=progress)
+    t_data = time.perf_counter() - t_start
+    print(f"dataset: {info['name']}")
+    print(train.format_stats())
+    print(test.format_stats(), flush=True)
+
+    runs = Path(runs)
+    run = RunDir.create(runs, name or _run_name(info["kind"], quick, runs), config=cfg.to_dict(), seed=cfg.seed,
+                        argv=sys.argv if argv is None else argv)
+    print(f"run directory: {run.path}  (config {cfg_path})", flush=True)
+
+    t0 = time.perf_counter()
+    trainer = Trainer(cfg, train, run, test_data=test, progress=progress)
+    results = trainer.fit()
+    t_train = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    test_idx = np.arange(len(test)) if cfg.max_eval_samples is None else np.arange(min(len(test), cfg.max_eval_samples))
+    base = logistic_baseline(train, test if test_idx.size == len(test) else test.subset(test_idx), seed=cfg.seed)
+    t_base = time.perf_counter() - t0
+    print(f"test accuracy: SpikingGamma {results['test_accuracy']:.4f}   logistic baseline "
+          f"{base['test_accuracy']:.4f}   (chance {1 / test.n_classes:.3f}, {test_idx.size} test samples)", flush=True)
+
+    results.update({
+        "dataset": info,
+        "dataset_stats": {"train": train.stats(), "test": test.stats()},
+        "class_names": list(test.class_names),
+        "config_file": str(cfg_path),
+        "baseline": {k: base[k] for k in ("test_accuracy", "train_accuracy", "val_accuracy", "chance", "l2",
+                                           "feature_shape", "n_train", "n_test")},
+        "wall_seconds": {"data": t_data, "train_and_test": t_train, "baseline": t_base},
+    })
+    run.write_results(results)
+
+    t0 = time.perf_counter()
+    report = write_report(run, test, threads=cfg.threads)
+    results = run.read_results()
+    results["wall_seconds"].update(report=time.perf_counter() - t0, total=time.perf_counter() - t_start)
+    run.write_results(results)
+    print(f"report: {report}   (total {results['wall_seconds']['total']:.0f} s)")
+    return run.path
+
+
+# ---------------------------------------------------------------------- command line
+def _add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", choices=DATA_CHOICES, default="auto",
+                   help="auto: real SHD if present or downloadable, else the synthetic stand-in (default); "
+                        "shd: the real set only; synth: the stand-in")
+    p.add_argument("--quick", action="store_true", help="small data and configs/run_shd_quick.json (smoke run)")
+    p.add_argument("--config", help="training configuration JSON (default configs/run_shd[_quick].json)")
+    p.add_argument("--name", help="run name (default shd-<data>[-quick]-<timestamp>)")
+    p.add_argument("--root", default="datasets", help="data root (default datasets)")
+    p.add_argument("--runs", default="runs", help="parent of run directories (default runs)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _cmd(args: argparse.Namespace) -> int:
+    run_shd(args.data, quick=args.quick, root=args.root, runs=args.runs, name=args.name, config_path=args.config,
+            progress=not args.quiet)
+    return 0
+
+
+def add_runshd_command(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``run-shd`` to an argparse sub-command set (``sgevent run-shd ...``)."""
+    p = subparsers.add_parser("run-shd", help="train on SHD (or its synthetic stand-in), baseline, report")
+    _add_arguments(p)
+    p.set_defaults(func=_cmd)
+    return p

@@ -1,0 +1,1 @@
+"""Training: configuration, optimisers, batches, the trainer, checkpoints, run directories, Dask."""
