@@ -158,7 +158,7 @@ def naive_traces_run(net, times, units, dt, t_end, learn_period, loss, label=Non
     """Loss and ``backward="traces"`` gradients of one sample, by scalar loops over everything.
 
     Twin of ``simulate_reference(..., learn=LearnSpec(loss, "traces", learn_period))``
-    (definition: the Notes of ``sgevent.reference.clock._Learner``), written without its arrays: the
+    (definition: the Notes of ``sgevent.reference.learner.ReferenceLearner``), written without its arrays: the
     forward (DESIGN.md section 1.4, neuron by neuron, spike by spike, or ``relu`` with
     ``quantiser="identity"``), the eligibility traces ``E[l][i][m][k'][k]`` and ``Eb[l][i][k]``
     per step, per neuron, per synapse, and a record of every learning event; the output errors

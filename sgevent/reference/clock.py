@@ -4,21 +4,64 @@ This is the oracle the event engine's grid(dt) mode must reproduce spike for spi
 "what a user would pick instead" baseline of the benchmarks (DESIGN.md section 4). It is written
 to be obviously the model of DESIGN.md section 1.4 rather than fast: every spiking source keeps
 its own ``K`` buckets ``yhat_i[k]`` (nothing is aggregated across presynaptic sources) and each
-step is a handful of vectorised NumPy operations, so its cost grows as ``1/dt``.
+step is a handful of vectorised NumPy operations, so its cost grows as ``1/dt``. This module is
+the forward recursion and the driver :func:`simulate_reference`; losses, gradients and
+eligibility traces are :mod:`sgevent.reference.learner`.
 
-State layout (all float64, zero at t = 0):
+State layout (all float64, zero at t = 0; held by :class:`_Clock`):
 
 - ``yhat[s]``, shape ``(n_s, K)``: buckets of source ``s`` (``s = 0`` input channels,
   ``s = l + 1`` hidden layer ``l``); column 0 of a hidden source is the neurons' own sigma-delta
   reconstruction ``yhat_j[0]``.
 - ``theta_dyn[l]``, shape ``(n_l,)``: adaptive part of hidden layer ``l``'s threshold.
 - with ``learn.backward == "traces"``: the eligibility traces of every hidden layer (see
-  :class:`_Learner`), shape ``(n_post, n_pre, K, K)`` plus ``(n_post, K)`` for a used bias.
+  :class:`sgevent.reference.learner.ReferenceLearner`), shape ``(n_post, n_pre, K, K)`` plus
+  ``(n_post, K)`` for a used bias.
 
 Two quantisers of the hidden neurons (option ``quantiser``): ``"sigma-delta"`` (the model,
 DESIGN.md section 1.2) and ``"identity"``, the *linearised model* ``yhat_j[0][n] = relu(x_j[n])``
 with no spikes: the rate limit of the network (theta -> 0), and the model the backward pass
 assumes (DESIGN.md section 3).
+
+One step, exactly
+-----------------
+With ``alpha[k] = exp(-dt / tau[k])`` of the source's cascade and all state zero before step
+0, step ``n`` (covering ``(t_{n-1}, t_n]``, ``t_n = n dt``) does, in this order:
+
+1. Input channels, with ``c_i[n]`` the number of spikes of channel ``i`` whose step
+   ``ceil(t/dt - 1e-9)`` is ``n``::
+
+       yhat_i[0][n] = alpha[0] yhat_i[0][n-1] + h_in c_i[n]
+       yhat_i[k][n] = alpha[k] yhat_i[k][n-1] + (1 - alpha[k]) yhat_i[k-1][n-1]   (k >= 1)
+
+2. Each hidden layer in order, from the presynaptic buckets at step ``n`` (the layer below
+   has already spiked in this step)::
+
+       x_j[n] = b_j + sum_k v[j,k] sum_i w[j,i] yhat_i[k][n]           (per neuron)
+       x_j[n] = b_j + sum_i w[j,i] sum_k v[j,i,k] yhat_i[k][n]         (per synapse)
+
+   then ``theta_dyn_j <- exp(-dt/tau_theta) theta_dyn_j`` and
+   ``yhat_j[0] <- alpha[0] yhat_j[0]`` (the layer's own cascade), and while
+   ``max(0, x_j[n]) - yhat_j[0] >= theta_j`` with ``theta_j = theta_0 + theta_dyn_j``::
+
+       yhat_j[0] += spike_gain theta_j;  theta_dyn_j += m_f theta_j
+
+   (at most ``max_burst`` spikes). Buckets ``k >= 1`` of the layer follow the recursion
+   above from their step ``n-1`` values (so a spike at step n reaches bucket 1 at n+1).
+   With ``quantiser="identity"`` the threshold and spikes are replaced by
+   ``yhat_j[0][n] = max(0, x_j[n])``.
+
+3. Readout ``o[n] = b + sum_k v[c,k] sum_i w[c,i] yhat_i[k][n]`` over the last hidden
+   layer's buckets (or the per-synapse form).
+
+MACs per step of a layer with ``n_pre`` inputs, ``n_post`` units and ``K`` buckets:
+``K n_pre n_post + K n_post`` with per-neuron bucket weights, ``K n_pre n_post`` with
+per-synapse ones (``w[j,i] v[j,i,k]`` is formed once before the run).
+
+For one spike of height ``h`` at step ``n_0`` into a cascade with equal time constants
+(``alpha[k] = alpha``), the recursion gives
+``yhat[k][n] = h C(n - n_0, k) (1 - alpha)^k alpha^(n - n_0 - k)`` for ``n - n_0 >= k``
+(and 0 before): a binomial probability in ``k``.
 """
 
 from __future__ import annotations
@@ -30,8 +73,9 @@ import numpy as np
 from sgevent.errors import BurstLimitError, ConfigError, InputError
 from sgevent.learn.spec import LearnSpec, learning_times
 from sgevent.model.events import STEP_TOL, check_dt, check_spikes, resolve_window
-from sgevent.model.network import Network
+from sgevent.model.network import HiddenParams, Network
 from sgevent.model.result import LayerSpikes, SimulationResult
+from sgevent.reference.learner import ReferenceLearner
 
 __all__ = ["simulate_reference", "QUANTISERS"]
 
@@ -121,276 +165,259 @@ def _step_of_readout(times: np.ndarray, dt: float) -> np.ndarray:
     return np.floor(times / dt + STEP_TOL).astype(np.int64)
 
 
-def _check_label(label, n_out: int) -> int:
-    """A class label: an integer in ``0 .. n_out - 1`` (bools and fractional numbers refused)."""
-    if label is None or isinstance(label, (bool, np.bool_)):
-        raise InputError(f"label must be an integer in 0..{n_out - 1}, got {label!r}")
-    try:
-        y = int(label)
-        ok = y == label
-    except (TypeError, ValueError):
-        ok = False
-    if not ok or not (0 <= y < n_out):
-        raise InputError(f"label must be an integer in 0..{n_out - 1}, got {label!r}")
-    return y
 
+class _InputBins:
+    """Input spikes binned to steps, read in step order (only steps that hold spikes are listed).
 
-def _check_target(target, n_events: int, n_out: int) -> np.ndarray:
-    """Targets of the ``mse`` loss: finite, shape ``(n_events, n_out)``."""
-    if target is None:
-        raise InputError(f"loss 'mse' needs target of shape ({n_events}, {n_out}) (learning events, n_out)")
-    try:
-        T = np.asarray(target, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise InputError(f"target must be a numeric array of shape ({n_events}, {n_out})") from None
-    if T.shape != (n_events, n_out):
-        raise InputError(
-            f"target must have shape ({n_events}, {n_out}) (learning events, n_out), got {T.shape}"
-        )
-    if not np.all(np.isfinite(T)):
-        raise InputError("target holds non-finite values")
-    return T
-
-
-def _copies(arrays: list | None) -> list | None:
-    """Copies of a list of arrays (None entries, or no list, kept as None)."""
-    return None if arrays is None else [None if a is None else a.copy() for a in arrays]
-
-
-class _Learner:
-    """Loss and gradients of one sample, accumulated event by event (learning.py module notes).
-
-    Written from the definitions, independently of :func:`sgevent.learn.spec.loss_and_output_error`
-    and of the engine's ``G`` accumulation: at every learning event the output error
-    ``delta^L_e = dL/do_e`` is propagated down through the recorded hidden drives ``x^l_e`` and
-    each layer's gradient is added directly from the recorded source buckets ``Y^s_e`` (or, for
-    hidden layers with ``traces``, from the eligibility traces). For ``mean``, ``last`` and
-    ``mse`` this happens as the event is reached (memory constant in time); for ``max`` each
-    class keeps the snapshot ``(x, Y, traces)`` of its current first maximum and the gradient is
-    formed at the end.
-
-    Notes
-    -----
-    ``backward = "traces"``. Hidden layer ``l`` has neurons ``i`` and sources ``m`` (input
-    channels for ``l = 0``, hidden layer ``l - 1`` otherwise) with buckets ``yhat_m[k']``; its
-    signals are ``x_i = b_i + sum_{m,k'} c[i,m,k'] yhat_m[k']`` with ``c[i,m,k'] = w[i,m] v[i,k']``
-    (per neuron) or ``w[i,m] v[i,m,k']`` (per synapse). ``alpha[k] = exp(-dt / tau[k])`` with
-    ``tau = net.taus[l + 1]`` (the layer's own cascade). The eligibility traces are the
-    forward-mode sensitivities ``d yhat_i[k] / d c[i,m,k']`` of the layer's own buckets in the
-    linearised model (quantiser = identity, ``yhat_i[0] = relu(x_i)``, the layer's inputs held
-    fixed); zero before step 0, and at every step ``n``, once ``x_i[n]`` is computed from the
-    presynaptic buckets at step ``n``::
-
-        E_{i,m,k'}[0][n] = [x_i[n] > 0] yhat_m[k'][n]
-        E_{i,m,k'}[k][n] = alpha[k] E_{i,m,k'}[k][n-1] + (1 - alpha[k]) E_{i,m,k'}[k-1][n-1]  (k >= 1)
-        Eb_i[0][n] = [x_i[n] > 0];  Eb_i[k][n] = alpha[k] Eb_i[k][n-1] + (1 - alpha[k]) Eb_i[k-1][n-1]
-
-    (``Eb`` only when the layer's bias is used). Stored as ``tr[l][i, m, k', k]`` and
-    ``trb[l][i, k]``. They depend on the weights only through the gates ``[x > 0]``: the online
-    schedule keeps them across weight updates. At learning event ``e`` (step ``n_e``) the error
-    at the buckets of hidden source ``i`` of layer ``l`` is::
-
-        g^l_i[k] = sum_j delta^{l+1}_j w^{l+1}[j,i] v^{l+1}[j,k]     (per synapse: v^{l+1}[j,i,k])
-
-    with ``delta^{l+1} = delta^L_e`` if layer ``l + 1`` is the readout and otherwise the
-    ``instant`` error ``delta^{l+1}_j = [x^{l+1}_j > 0] g^{l+1}_j[0]``; then::
-
-        G^l[k', i, m] += sum_k g^l_i[k] E_{i,m,k'}[k][n_e];   db^l_i += sum_k g^l_i[k] Eb_i[k][n_e]
-
-    and ``dw``, ``dv`` of the layer follow from ``G`` as for the other options (per neuron:
-    ``dw[i,m] = sum_k' v[i,k'] G[k',i,m]``, ``dv[i,k'] = sum_m w[i,m] G[k',i,m]``; per synapse:
-    ``dw[i,m] = sum_k' v[i,m,k'] G[k',i,m]``, ``dv[i,m,k'] = w[i,m] G[k',i,m]``), added here
-    event by event with the weights current at the event. The readout's own gradients are those
-    of the other options. The ``k = 0`` term alone is the ``instant`` rule; with one hidden layer
-    and ``quantiser="identity"`` the result is the exact gradient of the loss.
+    Never a dense (steps x channels) array: ``steps`` are the distinct steps ``<= n_last`` that
+    hold spikes (increasing), spikes ``starts[p] .. ends[p] - 1`` of ``units`` fall in
+    ``steps[p]``; ``n_spikes`` counts the input spikes inside the window (step ``<= n_last``).
     """
 
-    def __init__(self, net: Network, spec: LearnSpec, n_events: int, label, target, coef: list) -> None:
-        self.net = net
-        self.spec = spec
-        self.E = n_events
-        n_out = net.n_out
-        if spec.loss == "mse":
-            self.T = _check_target(target, n_events, n_out)
-        else:
-            self.y = _check_label(label, n_out)
-        self.gw = [np.zeros_like(a) for a in net.w]
-        self.gv = [np.zeros_like(a) for a in net.v]
-        self.gb = [np.zeros_like(a) for a in net.b]
-        # g[l][j, i]: the bucket map's gain from source i into unit j of layer l (backward mode)
-        self._set_gains()
-        self.traces = spec.backward == "traces"
-        if self.traces:
-            K, sizes = net.n_buckets, net.sizes
-            self.coef = coef  # (alpha, 1 - alpha) of each source's cascade
-            self.tr = [np.zeros((sizes[l + 1], sizes[l], K, K)) for l in range(len(net.hidden))]
-            self.trb = [np.zeros((sizes[l + 1], K)) if net.bias[l] else None for l in range(len(net.hidden))]
-        else:
-            self.tr = self.trb = None
-        self.loss = 0.0
-        if spec.loss == "max":
-            self.m = np.full(n_out, -np.inf)  # running max per class
-            self.snap: list = [None] * n_out  # per class: (x, Y, tr, trb) at its first maximum
+    def __init__(self, t_in: np.ndarray, u_in: np.ndarray, dt: float, n_last: int) -> None:
+        in_steps = _step_of_spikes(t_in, dt)  # t_in sorted by time, so steps are non-decreasing
+        keep = in_steps <= n_last
+        in_steps, self.units = in_steps[keep], u_in[keep]
+        self.steps, self.starts = np.unique(in_steps, return_index=True)
+        self.ends = np.append(self.starts[1:], in_steps.size)
+        self.n_spikes = int(in_steps.size)
+        self._ptr = 0
 
-    def _set_gains(self) -> None:
-        net, spec = self.net, self.spec
-        self.gain = []
-        for l in range(net.n_layers):
-            v = net.v[l]
-            if net.per_synapse:
-                g = v[:, :, 0] if spec.backward == "instant" else v.sum(axis=2)
-            else:
-                g = (v[:, 0] if spec.backward == "instant" else v.sum(axis=1))[:, None]
-            self.gain.append(net.w[l] * g)  # (n_post, n_pre): w[j,i] g[j,i]
+    def at(self, n: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """Channels spiking at step ``n`` and their spike counts, or None (call for n = 0, 1, ...)."""
+        p = self._ptr
+        if p < self.steps.size and self.steps[p] == n:
+            self._ptr += 1
+            return np.unique(self.units[self.starts[p]:self.ends[p]], return_counts=True)
+        return None
 
-    def advance_traces(self, l: int, x: np.ndarray, y_pre: np.ndarray) -> None:
-        """Step hidden layer ``l``'s traces to step ``n`` (writes ``tr[l]``, ``trb[l]``).
 
-        Parameters
-        ----------
-        l : int
-            Hidden layer.
-        x : ndarray of float64, shape (n_post,)
-            Its signals ``x_i[n]``.
-        y_pre : ndarray of float64, shape (n_pre, K)
-            Its presynaptic buckets at step ``n``.
+class _Readouts:
+    """The steps the readout times read and the readout stored at each.
+
+    Readout time ``r`` reads step ``floor(t_r / dt + 1e-9)``; ``steps`` are the distinct steps
+    read (increasing) and ``store[q]``, shape ``(n_out,)``, the readout ``o`` at ``steps[q]``.
+    With learning the times are the learning times (in order): events ``events(q)`` read
+    ``steps[q]``.
+    """
+
+    def __init__(self, times: np.ndarray, dt: float, n_out: int) -> None:
+        self.times = times
+        self._all = _step_of_readout(times, dt)
+        self.steps, inverse = np.unique(self._all, return_inverse=True)
+        self._inverse = inverse.reshape(-1)
+        self.store = np.zeros((self.steps.size, n_out))
+        self._ptr = 0
+
+    def slot(self, n: int) -> int | None:
+        """Index ``q`` of step ``n`` in ``steps``, or None if no time reads it (call for n = 0, 1, ...)."""
+        q = self._ptr
+        if q < self.steps.size and self.steps[q] == n:
+            self._ptr += 1
+            return q
+        return None
+
+    def events(self, q: int) -> range:
+        """Learning events (0-based, times in order) that read ``steps[q]``."""
+        first = int(np.searchsorted(self._all, self.steps[q], side="left"))
+        return range(first, int(np.searchsorted(self._all, self.steps[q], side="right")))
+
+    def values(self) -> np.ndarray:
+        """The readout at every requested time, shape ``(n_t, n_out)``."""
+        return self.store[self._inverse].reshape(self.times.size, self.store.shape[1])
+
+
+def _burst(hp: HiddenParams, y: np.ndarray, yhat0: np.ndarray, td: np.ndarray, active: np.ndarray,
+           where: tuple[int, int, float]) -> tuple[np.ndarray, np.ndarray]:
+    """Emit the spikes of one step of the ``active`` neurons of a hidden layer (writes ``yhat0``, ``td``).
+
+    While ``y_j - yhat_j[0] >= theta_j`` with ``theta_j = theta_0 + theta_dyn_j``:
+    ``yhat_j[0] += spike_gain theta_j``, ``theta_dyn_j += m_f theta_j``.
+
+    Parameters
+    ----------
+    hp : HiddenParams
+        The layer's neuron parameters.
+    y : ndarray of float64, shape (n,)
+        ``relu(x[n])`` of the layer.
+    yhat0, td : ndarray of float64, shape (n,)
+        The neurons' bucket 0 and ``theta_dyn``, already decayed to step ``n``; updated in place.
+    active : ndarray of int64, shape (n_active,)
+        Neurons meeting the spike condition at the start of the step (increasing).
+    where : (int, int, float)
+        Layer, step ``n`` and ``dt`` (s), for the error message.
+
+    Returns
+    -------
+    heights, counts : ndarray, shape (n_active,)
+        Total height (float64) and number of spikes (int64) of each active neuron's burst.
+
+    Raises
+    ------
+    BurstLimitError
+        A neuron still meets the condition after ``max_burst`` spikes.
+    """
+    firing = active
+    counts = np.zeros(active.size, dtype=np.int64)
+    heights = np.zeros(active.size)
+    pos = np.arange(active.size)  # position of each still-firing neuron in `active`
+    while firing.size:
+        over = counts[pos] >= hp.max_burst
+        if over.any():
+            l, n, dt = where
+            j = int(firing[np.flatnonzero(over)[0]])
+            raise BurstLimitError(
+                f"hidden layer {l}, neuron {j}: at t = {n * dt!r} s (step {n}, dt = "
+                f"{dt!r} s) it still meets the spike condition after max_burst = "
+                f"{hp.max_burst} spikes; raise max_burst or lower its drive"
+            )
+        theta = hp.theta_0 + td[firing]
+        gain = hp.spike_gain * theta
+        yhat0[firing] += gain
+        td[firing] += hp.m_f * theta
+        counts[pos] += 1
+        heights[pos] += gain
+        still = y[firing] - yhat0[firing] >= hp.theta_0 + td[firing]
+        firing, pos = firing[still], pos[still]
+    return heights, counts
+
+
+class _Clock:
+    """The forward recursion of one sample (module notes, items 1-3).
+
+    Parameters (read only): ``net``, ``dt``, ``coef[s] = (alpha, 1 - alpha)`` of source ``s``'s
+    cascade, ``identity`` (the quantiser) and ``decay_theta[l] = exp(-dt / tau_theta)``.
+    State: ``yhat[s]`` and ``theta_dyn[l]`` (module notes). Scratch: ``proj[l]``, the layers'
+    mixing (rebuilt after an online update) and ``xs[l]``, hidden layer ``l``'s drive at the
+    current step. Buffers: ``rec[l]``, one ``(step, neurons, heights, counts)`` per step at
+    which hidden layer ``l`` spiked.
+    """
+
+    def __init__(self, net: Network, dt: float, coef: list, identity: bool) -> None:
+        self.net, self.dt, self.coef, self.identity = net, dt, coef, identity
+        K = net.n_buckets
+        self.yhat = [np.zeros((n, K)) for n in (net.n_in, *net.hidden)]
+        self.theta_dyn = [np.zeros(n) for n in net.hidden]
+        self.decay_theta = [math.exp(-dt / hp.tau_theta) for hp in net.hidden_params]
+        self.h_in = float(net.h_in)
+        self.rebuild_projections()
+        self.xs: list[np.ndarray] = [np.zeros(0)] * len(net.hidden)
+        self.rec: list[list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]] = [[] for _ in net.hidden]
+
+    def rebuild_projections(self) -> None:
+        """Prepare every layer's mixing from the network's current weights."""
+        net = self.net
+        self.proj = [_Projection(net.w[l], net.v[l], net.b[l], net.per_synapse) for l in range(net.n_layers)]
+
+    def step(self, n: int, spikes: tuple[np.ndarray, np.ndarray] | None, tracer: ReferenceLearner | None) -> None:
+        """Items 1 and 2 of step ``n``: input channels, then every hidden layer in order.
+
+        ``spikes``: the channels spiking at step ``n`` and their counts (or None); ``tracer``:
+        the learner whose eligibility traces follow each hidden drive (``traces`` only, else None).
         """
+        y_in = self.yhat[0]
+        alpha, one_minus = self.coef[0]
+        _advance_delay_stages(y_in, alpha, one_minus)
+        y_in[:, 0] *= alpha[0]
+        if spikes is not None:
+            chans, n_spk = spikes
+            y_in[chans, 0] += self.h_in * n_spk
+        for l in range(len(self.xs)):
+            self._step_hidden(l, n, tracer)
+
+    def _step_hidden(self, l: int, n: int, tracer: ReferenceLearner | None) -> None:
+        """Item 2 for hidden layer ``l``: drive from the buckets below, decay, burst (writes ``rec[l]``)."""
+        x = self.proj[l](self.yhat[l])
+        self.xs[l] = x
+        if tracer is not None:
+            tracer.advance_traces(l, x, self.yhat[l])
+        y = np.maximum(x, 0.0)
+        own = self.yhat[l + 1]
         alpha, one_minus = self.coef[l + 1]
-        gate = (x > 0.0).astype(np.float64)
-        for tr, first in ((self.tr[l], gate[:, None, None] * y_pre[None, :, :]), (self.trb[l], gate)):
-            if tr is None:
-                continue
-            if tr.shape[-1] > 1:  # k >= 1 from step n-1 values (right side evaluated first)
-                tr[..., 1:] = alpha[1:] * tr[..., 1:] + one_minus[1:] * tr[..., :-1]
-            tr[..., 0] = first
+        _advance_delay_stages(own, alpha, one_minus)
+        if self.identity:  # linearised model: bucket 0 is relu(x), no spikes
+            own[:, 0] = y
+            return
+        yhat0 = own[:, 0]  # view: writes go to the source's bucket 0
+        yhat0 *= alpha[0]
+        td = self.theta_dyn[l]
+        td *= self.decay_theta[l]
+        hp = self.net.hidden_params[l]
+        active = np.flatnonzero(y - yhat0 >= hp.theta_0 + td)
+        if active.size:
+            heights, counts = _burst(hp, y, yhat0, td, active, (l, n, self.dt))
+            self.rec[l].append((n, active, heights, counts))
 
-    def apply(self, optimizer) -> None:
-        """Online schedule: step ``optimizer`` on the gradients gathered so far, then clear them."""
-        net = self.net
-        grads = []
-        for l in range(net.n_layers):
-            grads += [self.gw[l], self.gv[l], self.gb[l] if net.bias[l] else np.zeros_like(self.gb[l])]
-        mask = [key != "b" or net.bias[l] for l in range(net.n_layers) for key in ("w", "v", "b")]
-        optimizer.step(grads, mask=mask)
-        for a in (*self.gw, *self.gv, *self.gb):
-            a[:] = 0.0
-        self._set_gains()
+    def readout(self) -> np.ndarray:
+        """Item 3: the readout ``o[n]``, shape ``(n_out,)``, from the last hidden layer's buckets."""
+        return self.proj[-1](self.yhat[-1])
 
-    def pending(self) -> bool:
-        return any(np.any(a) for a in (*self.gw, *self.gv, *self.gb))
+    def layer_spikes(self, l: int) -> LayerSpikes:
+        """The events of hidden layer ``l``, sorted by (time, neuron); a burst is one event."""
+        rec = self.rec[l]
+        if not rec:
+            return LayerSpikes(times=np.zeros(0), neurons=np.zeros(0, dtype=np.int64),
+                               heights=np.zeros(0), counts=np.zeros(0, dtype=np.int64))
+        return LayerSpikes(
+            times=np.concatenate([np.full(a.size, n * self.dt) for n, a, _, _ in rec]),
+            neurons=np.concatenate([a for _, a, _, _ in rec]).astype(np.int64),
+            heights=np.concatenate([hgt for _, _, hgt, _ in rec]),
+            counts=np.concatenate([c for _, _, _, c in rec]),
+        )
 
-    @staticmethod
-    def _log_softmax(o: np.ndarray) -> np.ndarray:
-        mx = o.max()
-        return o - (mx + math.log(np.exp(o - mx).sum()))
 
-    def event(self, e: int, o: np.ndarray, xs: list, Ys: list) -> None:
-        """Learning event ``e`` (0-based) with readout ``o``, hidden drives ``xs``, buckets ``Ys``."""
-        loss, E = self.spec.loss, self.E
-        tr = (self.tr, self.trb)
-        if loss == "mse":
-            d = o - self.T[e]
-            self.loss += 0.5 * float(d @ d) / E
-            self._backward(d / E, xs, Ys, *tr)
-        elif loss == "mean":
-            logp = self._log_softmax(o)
-            self.loss -= float(logp[self.y]) / E
-            d = np.exp(logp)
-            d[self.y] -= 1.0
-            self._backward(d / E, xs, Ys, *tr)
-        elif loss == "last":
-            if e == E - 1:
-                logp = self._log_softmax(o)
-                self.loss = -float(logp[self.y])
-                d = np.exp(logp)
-                d[self.y] -= 1.0
-                self._backward(d, xs, Ys, *tr)
-        else:  # max: strictly greater keeps the first maximum in time
-            better = np.flatnonzero(o > self.m)
-            if better.size:
-                snap = (_copies(xs), _copies(Ys), _copies(self.tr), _copies(self.trb))  # shared by these classes
-                self.m[better] = o[better]
-                for c in better:
-                    self.snap[c] = snap
+def _check_options(net, quantiser) -> bool:
+    """Validate ``net`` and ``quantiser``; True for the identity quantiser."""
+    if not isinstance(net, Network):
+        raise ConfigError(f"net must be a sgevent Network, got {type(net).__name__}")
+    if not isinstance(quantiser, str) or quantiser not in QUANTISERS:
+        raise ConfigError(f"quantiser must be one of {QUANTISERS}, got {quantiser!r}")
+    return quantiser == "identity"
 
-    def finish(self) -> tuple[float, list[dict]]:
-        if self.spec.loss == "max":
-            logp = self._log_softmax(self.m)
-            self.loss = -float(logp[self.y])
-            g = np.exp(logp)
-            g[self.y] -= 1.0
-            done: set[int] = set()
-            for c in range(self.net.n_out):
-                if id(self.snap[c]) in done:
-                    continue
-                done.add(id(self.snap[c]))
-                same = [k for k in range(self.net.n_out) if self.snap[k] is self.snap[c]]
-                d = np.zeros(self.net.n_out)
-                d[same] = g[same]  # gradient flows only at each class's argmax event
-                self._backward(d, *self.snap[c])
-        grads = [
-            {"w": self.gw[l], "v": self.gv[l], "b": self.gb[l] if self.net.bias[l] else np.zeros_like(self.gb[l])}
-            for l in range(self.net.n_layers)
-        ]
-        return float(self.loss), grads
 
-    def _backward(self, delta: np.ndarray, xs: list, Ys: list, tr=None, trb=None) -> None:
-        """Add one event's gradients, from the output error ``delta`` down to layer 0.
+def _check_learn(learn, readout_times) -> None:
+    if learn is not None and not isinstance(learn, LearnSpec):
+        raise ConfigError(f"learn must be a sgevent LearnSpec, got {type(learn).__name__}")
+    if learn is not None and readout_times is not None:
+        raise InputError("readout_times must be None with learn: the readout is read at the learning times")
 
-        ``tr``, ``trb``: the hidden layers' traces at the event (``traces`` only, else None).
-        """
-        net = self.net
-        g = None  # traces: error at the buckets of the current layer's neurons, (n_post, K)
-        for l in range(net.n_layers - 1, -1, -1):
-            w, v = net.w[l], net.v[l]
-            if g is None:  # the readout, or any layer with `instant` / `steady`
-                Y = Ys[l]  # buckets of the layer's source, (n_pre, K)
-                if net.per_synapse:
-                    # dw[j,i] += delta[j] sum_k v[j,i,k] Y[i,k];  dv[j,i,k] += delta[j] w[j,i] Y[i,k]
-                    self.gw[l] += delta[:, None] * np.einsum("jik,ik->ji", v, Y)
-                    self.gv[l] += (delta[:, None] * w)[:, :, None] * Y[None, :, :]
-                else:
-                    # dw[j,i] += delta[j] sum_k v[j,k] Y[i,k];  dv[j,k] += delta[j] sum_i w[j,i] Y[i,k]
-                    self.gw[l] += delta[:, None] * (v @ Y.T)
-                    self.gv[l] += delta[:, None] * (w @ Y)
-                if net.bias[l]:
-                    self.gb[l] += delta
-            else:  # hidden layer with traces: G_e[i,m,k'] = sum_k g[i,k] E_{i,m,k'}[k]
-                G = np.einsum("ik,imqk->imq", g, tr[l])
-                if net.per_synapse:
-                    self.gw[l] += np.einsum("imq,imq->im", v, G)
-                    self.gv[l] += w[:, :, None] * G
-                else:
-                    self.gw[l] += np.einsum("iq,imq->im", v, G)
-                    self.gv[l] += np.einsum("im,imq->iq", w, G)
-                if net.bias[l]:
-                    self.gb[l] += np.einsum("ik,ik->i", g, trb[l])
-            if l > 0:
-                if self.traces:
-                    # g^{l-1}[i,k] = sum_j delta[j] w[j,i] v[j,(i,)k]; instant error below
-                    if net.per_synapse:
-                        g = np.einsum("j,ji,jik->ik", delta, w, v)
-                    else:
-                        g = (delta[:, None] * w).T @ v
-                    delta = (xs[l - 1] > 0.0) * g[:, 0]
-                else:
-                    # delta^{l-1}[i] = [x^{l-1}[i] > 0] sum_j delta[j] w[j,i] g[j,i]
-                    delta = (xs[l - 1] > 0.0) * (delta @ self.gain[l])
+
+def _learning_events(t_end: float, learn: LearnSpec) -> np.ndarray:
+    """The learning times of the window; at least one, else :class:`InputError`."""
+    times = learning_times(t_end, learn.learn_period)
+    if times.size == 0:
+        raise InputError(
+            f"no learning event in the window: t_end = {t_end!r} s is shorter than "
+            f"learn_period = {learn.learn_period!r} s"
+        )
+    return times
+
+
+def _learn_at(q: int, reads: _Readouts, clock: _Clock, learner: ReferenceLearner, optimizer,
+              update_every: int) -> None:
+    """The learning events that read ``reads.steps[q]``, each followed by its online update if due."""
+    for e in reads.events(q):
+        learner.event(e, reads.store[q], clock.xs, clock.yhat)
+        if optimizer is not None and (e + 1) % update_every == 0:
+            learner.apply(optimizer)
+            clock.rebuild_projections()
+
+
+def _finish_learning(learner: ReferenceLearner | None, optimizer) -> tuple[float | None, list | None]:
+    """Loss and gradients of the sample; online: the last update, and no gradients."""
+    if learner is None:
+        return None, None
+    loss, grads = learner.finish()
+    if optimizer is not None:
+        if learner.pending():
+            learner.apply(optimizer)
+        grads = None
+    return loss, grads
 
 
 def simulate_reference(
-    net: Network,
-    times,
-    units,
-    dt: float,
-    t_end: float | None = None,
-    readout_times=None,
-    *,
-    learn: LearnSpec | None = None,
-    label=None,
-    target=None,
-    optimizer=None,
-    update_every: int = 1,
+    net: Network, times, units, dt: float, t_end: float | None = None, readout_times=None, *,
+    learn: LearnSpec | None = None, label=None, target=None, optimizer=None, update_every: int = 1,
     quantiser: str = "sigma-delta",
 ) -> SimulationResult:
     """Run the discrete SpikingGamma model clock-driven, one step of ``dt`` at a time.
@@ -407,8 +434,9 @@ def simulate_reference(
         Step (s), finite and > 0.
     t_end : float, optional
         End of the window (s), finite and >= 0. Default: the last input spike time rounded up
-        to the grid (0 without spikes); see :func:`sgevent.model.events.resolve_window`. Steps ``n = 0 .. N`` run with ``N = floor(t_end / dt + 1e-9)``; input spikes
-        that fall in a step after ``N`` are ignored.
+        to the grid (0 without spikes); see :func:`sgevent.model.events.resolve_window`.
+        Steps ``n = 0 .. N`` run with ``N = floor(t_end / dt + 1e-9)``; input spikes that fall
+        in a step after ``N`` are ignored.
     readout_times : array_like of float, shape (n_t,), optional
         Times (s) at which to report the readout, each in ``[0, t_end]``, any order, repeats
         allowed. Default: every millisecond, ``k * 1e-3`` for ``k = 1 .. floor(t_end/1e-3 + 1e-9)``
@@ -446,7 +474,7 @@ def simulate_reference(
 
         - ``n_steps``: steps run, ``N + 1`` (step 0 holds only the instant t = 0);
         - ``macs_per_step``: list, multiply-accumulates of the synaptic mixing of each layer
-          (hidden layers, then readout) in one step (see Notes);
+          (hidden layers, then readout) in one step (see the module notes);
         - ``dense_ops``: ``n_steps * sum(macs_per_step)``, every MAC of the synaptic mixing
           performed in the run (bucket updates and threshold checks are not counted);
         - ``n_input_spikes``: input spikes inside the window (step <= N).
@@ -468,228 +496,41 @@ def simulate_reference(
         without a ``mean`` or ``mse`` loss.
     BurstLimitError
         A hidden neuron would need more than ``max_burst`` spikes at one step.
-
     Notes
     -----
-    With ``alpha[k] = exp(-dt / tau[k])`` of the source's cascade and all state zero before step
-    0, step ``n`` (covering ``(t_{n-1}, t_n]``, ``t_n = n dt``) does, in this order:
-
-    1. Input channels, with ``c_i[n]`` the number of spikes of channel ``i`` whose step
-       ``ceil(t/dt - 1e-9)`` is ``n``::
-
-           yhat_i[0][n] = alpha[0] yhat_i[0][n-1] + h_in c_i[n]
-           yhat_i[k][n] = alpha[k] yhat_i[k][n-1] + (1 - alpha[k]) yhat_i[k-1][n-1]   (k >= 1)
-
-    2. Each hidden layer in order, from the presynaptic buckets at step ``n`` (the layer below
-       has already spiked in this step)::
-
-           x_j[n] = b_j + sum_k v[j,k] sum_i w[j,i] yhat_i[k][n]           (per neuron)
-           x_j[n] = b_j + sum_i w[j,i] sum_k v[j,i,k] yhat_i[k][n]         (per synapse)
-
-       then ``theta_dyn_j <- exp(-dt/tau_theta) theta_dyn_j`` and
-       ``yhat_j[0] <- alpha[0] yhat_j[0]`` (the layer's own cascade), and while
-       ``max(0, x_j[n]) - yhat_j[0] >= theta_j`` with ``theta_j = theta_0 + theta_dyn_j``::
-
-           yhat_j[0] += spike_gain theta_j;  theta_dyn_j += m_f theta_j
-
-       (at most ``max_burst`` spikes). Buckets ``k >= 1`` of the layer follow the recursion
-       above from their step ``n-1`` values (so a spike at step n reaches bucket 1 at n+1).
-       With ``quantiser="identity"`` the threshold and spikes are replaced by
-       ``yhat_j[0][n] = max(0, x_j[n])``.
-
-    3. Readout ``o[n] = b + sum_k v[c,k] sum_i w[c,i] yhat_i[k][n]`` over the last hidden
-       layer's buckets (or the per-synapse form).
-
-    MACs per step of a layer with ``n_pre`` inputs, ``n_post`` units and ``K`` buckets:
-    ``K n_pre n_post + K n_post`` with per-neuron bucket weights, ``K n_pre n_post`` with
-    per-synapse ones (``w[j,i] v[j,i,k]`` is formed once before the run).
-
-    For one spike of height ``h`` at step ``n_0`` into a cascade with equal time constants
-    (``alpha[k] = alpha``), the recursion gives
-    ``yhat[k][n] = h C(n - n_0, k) (1 - alpha)^k alpha^(n - n_0 - k)`` for ``n - n_0 >= k``
-    (and 0 before): a binomial probability in ``k``.
-
-    Learning (``learn`` given): learning event ``e`` at ``t_e`` reads step
-    ``n_e = floor(t_e / dt + 1e-9)`` after that step is complete, like a readout. It uses
-    ``o_e = o[n_e]``, the drives ``x^l_e = x^l[n_e]`` of item 2 (computed before the layer's
-    burst) and the buckets ``Y^s_e`` of every source as they stand at the end of step ``n_e``
-    (hidden bucket 0 after the burst). The loss, ``delta^L_e = dL/do_e``, the backward deltas
-    ``delta^l_e`` and the gradients follow :mod:`sgevent.learn.spec`, each event's contribution
-    being added directly (no ``G`` accumulation):
-
-        per neuron:   dw[j,i] += delta[j] sum_k v[j,k] Y[i,k];  dv[j,k] += delta[j] sum_i w[j,i] Y[i,k]
-        per synapse:  dw[j,i] += delta[j] sum_k v[j,i,k] Y[i,k];  dv[j,i,k] += delta[j] w[j,i] Y[i,k]
-        db[j] += delta[j]   (if the layer's bias is used)
-
-    With ``backward="traces"`` the hidden layers take their gradients from eligibility traces
-    instead, stepped right after each ``x^l[n]`` is computed (every step, memory
-    ``n_post n_pre K^2`` per hidden layer); the definition is in the Notes of ``_Learner``.
-    Several learning events on one step (``learn_period < dt``) each count as an event.
+    Steps ``n = 0 .. N`` each run items 1-3 of the module notes (one step, exactly); learning
+    events read a completed step, as a readout does (:mod:`sgevent.reference.learner`).
     """
-    if not isinstance(net, Network):
-        raise ConfigError(f"net must be a sgevent Network, got {type(net).__name__}")
-    if not isinstance(quantiser, str) or quantiser not in QUANTISERS:
-        raise ConfigError(f"quantiser must be one of {QUANTISERS}, got {quantiser!r}")
-    identity = quantiser == "identity"
+    identity = _check_options(net, quantiser)
     dt_f = check_dt(dt)
     t_in, u_in = check_spikes(times, units, net.n_in)
-    if learn is not None and not isinstance(learn, LearnSpec):
-        raise ConfigError(f"learn must be a sgevent LearnSpec, got {type(learn).__name__}")
-    if learn is not None and readout_times is not None:
-        raise InputError("readout_times must be None with learn: the readout is read at the learning times")
+    _check_learn(learn, readout_times)
     t_end_f, ro_times = resolve_window(t_in, dt_f, t_end, readout_times)
-    n_hidden = len(net.hidden)
-    coef = [_cascade_coefficients(net.taus[s], dt_f) for s in range(n_hidden + 1)]
+    coef = [_cascade_coefficients(net.taus[s], dt_f) for s in range(len(net.hidden) + 1)]
     learner = None
     if learn is not None:
-        ro_times = learning_times(t_end_f, learn.learn_period)
-        if ro_times.size == 0:
-            raise InputError(
-                f"no learning event in the window: t_end = {t_end_f!r} s is shorter than "
-                f"learn_period = {learn.learn_period!r} s"
-            )
-        learner = _Learner(net, learn, int(ro_times.size), label, target, coef)
+        ro_times = _learning_events(t_end_f, learn)
+        learner = ReferenceLearner(net, learn, int(ro_times.size), label, target, coef)
     if optimizer is not None and (learner is None or learn.loss not in ("mean", "mse")):
         raise ConfigError("online updates (optimizer=...) need learn= with the 'mean' or 'mse' loss")
     n_last = int(math.floor(t_end_f / dt_f + STEP_TOL))  # N: steps 0..N run
-
-    ro_steps = _step_of_readout(ro_times, dt_f)
-    ro_unique, ro_inverse = np.unique(ro_steps, return_inverse=True)
-    ro_inverse = ro_inverse.reshape(-1)
-    # learning events are in time order: events ev_start[r] .. ev_start[r+1]-1 read ro_unique[r]
-    ev_start = np.searchsorted(ro_steps, ro_unique, side="left") if learner is not None else None
-    ro_store = np.zeros((ro_unique.size, net.n_out))
-
-    # Input spikes binned to steps (sorted by time, so steps are non-decreasing); only the
-    # steps that hold spikes are listed, never a dense (steps x channels) array.
-    in_steps = _step_of_spikes(t_in, dt_f)
-    keep = in_steps <= n_last
-    in_steps, u_in = in_steps[keep], u_in[keep]
-    spike_steps, spike_starts = np.unique(in_steps, return_index=True)
-    spike_ends = np.append(spike_starts[1:], in_steps.size)
-
-    # Per-source cascades and per-layer projections.
-    K = net.n_buckets
-    tracing = learner is not None and learner.traces
-    yhat = [np.zeros((n, K)) for n in (net.n_in, *net.hidden)]
-    proj = [_Projection(net.w[l], net.v[l], net.b[l], net.per_synapse) for l in range(net.n_layers)]
-    theta_dyn = [np.zeros(n) for n in net.hidden]
-    decay_theta = [math.exp(-dt_f / hp.tau_theta) for hp in net.hidden_params]
-    h_in = float(net.h_in)
-
-    rec: list[list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]] = [[] for _ in range(n_hidden)]
-    in_ptr = 0
-    ro_ptr = 0
-    xs: list[np.ndarray] = [np.zeros(0)] * n_hidden  # drive of each hidden layer at this step
+    clock = _Clock(net, dt_f, coef, identity)
+    inputs = _InputBins(t_in, u_in, dt_f, n_last)
+    reads = _Readouts(ro_times, dt_f, net.n_out)
+    tracer = learner if learner is not None and learner.traces else None
     for n in range(n_last + 1):
-        # 1. input channels
-        y_in = yhat[0]
-        alpha, one_minus = coef[0]
-        _advance_delay_stages(y_in, alpha, one_minus)
-        y_in[:, 0] *= alpha[0]
-        if in_ptr < spike_steps.size and spike_steps[in_ptr] == n:
-            chans, n_spk = np.unique(u_in[spike_starts[in_ptr]:spike_ends[in_ptr]], return_counts=True)
-            y_in[chans, 0] += h_in * n_spk
-            in_ptr += 1
-
-        # 2. hidden layers in order
-        for l in range(n_hidden):
-            hp = net.hidden_params[l]
-            x = proj[l](yhat[l])
-            xs[l] = x
-            if tracing:
-                learner.advance_traces(l, x, yhat[l])
-            y = np.maximum(x, 0.0)
-            own = yhat[l + 1]
-            alpha, one_minus = coef[l + 1]
-            _advance_delay_stages(own, alpha, one_minus)
-            if identity:  # linearised model: bucket 0 is relu(x), no spikes
-                own[:, 0] = y
-                continue
-            yhat0 = own[:, 0]  # view: writes go to the source's bucket 0
-            yhat0 *= alpha[0]
-            td = theta_dyn[l]
-            td *= decay_theta[l]
-            active = np.flatnonzero(y - yhat0 >= hp.theta_0 + td)
-            if active.size == 0:
-                continue
-            firing = active
-            counts = np.zeros(active.size, dtype=np.int64)
-            heights = np.zeros(active.size)
-            pos = np.arange(active.size)  # position of each still-firing neuron in `active`
-            while firing.size:
-                over = counts[pos] >= hp.max_burst
-                if over.any():
-                    j = int(firing[np.flatnonzero(over)[0]])
-                    raise BurstLimitError(
-                        f"hidden layer {l}, neuron {j}: at t = {n * dt_f!r} s (step {n}, dt = "
-                        f"{dt_f!r} s) it still meets the spike condition after max_burst = "
-                        f"{hp.max_burst} spikes; raise max_burst or lower its drive"
-                    )
-                theta = hp.theta_0 + td[firing]
-                gain = hp.spike_gain * theta
-                yhat0[firing] += gain
-                td[firing] += hp.m_f * theta
-                counts[pos] += 1
-                heights[pos] += gain
-                still = y[firing] - yhat0[firing] >= hp.theta_0 + td[firing]
-                firing, pos = firing[still], pos[still]
-            rec[l].append((n, active, heights, counts))
-
-        # 3. readout
-        if ro_ptr < ro_unique.size and ro_unique[ro_ptr] == n:
-            ro_store[ro_ptr] = proj[-1](yhat[n_hidden])
+        clock.step(n, inputs.at(n), tracer)
+        o = clock.readout()  # computed every step, as a clock-driven network does
+        q = reads.slot(n)
+        if q is not None:
+            reads.store[q] = o
             if learner is not None:
-                e0 = int(ev_start[ro_ptr])
-                e1 = int(ev_start[ro_ptr + 1]) if ro_ptr + 1 < ro_unique.size else ro_steps.size
-                for e in range(e0, e1):
-                    learner.event(e, ro_store[ro_ptr], xs, yhat)
-                    if optimizer is not None and (e + 1) % update_every == 0:
-                        learner.apply(optimizer)
-                        proj = [_Projection(net.w[q], net.v[q], net.b[q], net.per_synapse) for q in range(net.n_layers)]
-            ro_ptr += 1
-        else:
-            proj[-1](yhat[n_hidden])  # computed every step, as a clock-driven network does
-
-    layers = []
-    for l in range(n_hidden):
-        if rec[l]:
-            layers.append(
-                LayerSpikes(
-                    times=np.concatenate([np.full(a.size, n * dt_f) for n, a, _, _ in rec[l]]),
-                    neurons=np.concatenate([a for _, a, _, _ in rec[l]]).astype(np.int64),
-                    heights=np.concatenate([hgt for _, _, hgt, _ in rec[l]]),
-                    counts=np.concatenate([c for _, _, _, c in rec[l]]),
-                )
-            )
-        else:
-            layers.append(
-                LayerSpikes(
-                    times=np.zeros(0), neurons=np.zeros(0, dtype=np.int64),
-                    heights=np.zeros(0), counts=np.zeros(0, dtype=np.int64),
-                )
-            )
-
-    macs = [p.macs_per_step for p in proj]
-    n_steps = n_last + 1
-    stats = {
-        "n_steps": n_steps,
-        "macs_per_step": macs,
-        "dense_ops": n_steps * sum(macs),
-        "n_input_spikes": int(in_steps.size),
-    }
-    loss, grads = learner.finish() if learner is not None else (None, None)
-    if optimizer is not None:
-        if learner.pending():
-            learner.apply(optimizer)
-        grads = None
+                _learn_at(q, reads, clock, learner, optimizer, update_every)
+    macs = [p.macs_per_step for p in clock.proj]
+    stats = {"n_steps": n_last + 1, "macs_per_step": macs, "dense_ops": (n_last + 1) * sum(macs),
+             "n_input_spikes": inputs.n_spikes}
+    loss, grads = _finish_learning(learner, optimizer)
     return SimulationResult(
-        layers=layers,
-        readout_times=ro_times,
-        readout=ro_store[ro_inverse].reshape(ro_times.size, net.n_out),
-        dt=dt_f,
-        t_end=t_end_f,
-        stats=stats,
-        loss=loss,
-        grads=grads,
+        layers=[clock.layer_spikes(l) for l in range(len(net.hidden))], readout_times=ro_times,
+        readout=reads.values(), dt=dt_f, t_end=t_end_f, stats=stats, loss=loss, grads=grads,
     )

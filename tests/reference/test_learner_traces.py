@@ -1,5 +1,5 @@
 """The ``traces`` backward option and the linearised model (``quantiser="identity"``) of the
-clock-driven reference (definition: the Notes of ``sgevent.reference.clock._Learner``).
+clock-driven reference (definition: the Notes of ``sgevent.reference.learner.ReferenceLearner``).
 
 1. exactness: with ``quantiser="identity"`` and one hidden layer the ``traces`` gradients of
    every parameter are the derivatives of the reference's own loss (central finite

@@ -1,6 +1,6 @@
 """Tests of the learning path of the clock-driven reference (``simulate_reference(learn=...)``).
 
-The reference is the oracle of the loss and gradients (sgevent/learning.py module notes), so it
+The reference is the oracle of the loss and gradients (``sgevent.reference.learner``), so it
 is checked here against things that do not share its code:
 
 1. readout gradients against central finite differences of the loss (exact: perturbing readout
@@ -255,10 +255,8 @@ def test_hidden_gradients_match_naive_twin(loss, backward, per_synapse):
     # the recorded readout is the readout layer applied to the probed last hidden buckets
     L = net.n_layers - 1
     vL = net.v[L]
-    o_check = np.array([
-        net.b[L] + (np.einsum("jik,ji,ik->j", vL, net.w[L], Y) if per_synapse else np.einsum("jk,ji,ik->j", vL, net.w[L], Y))
-        for Y in Ys[-1]
-    ])
+    mix = "jik,ji,ik->j" if per_synapse else "jk,ji,ik->j"
+    o_check = np.array([net.b[L] + np.einsum(mix, vL, net.w[L], Y) for Y in Ys[-1]])
     np.testing.assert_allclose(res.readout, o_check, rtol=1e-12, atol=1e-12)
 
     loss_n, grads_n = naive_gradients(net, res.readout, Ys, spec, 1, target)
@@ -293,16 +291,16 @@ def test_instant_gradient_is_exact_in_the_linearised_model():
     The forward pass is then ``o_e = b + v w relu(x_e) + O(theta)``, exactly the function the
     ``instant`` backward differentiates (with K = 1 every path goes through bucket 0). Tracking
     needs the drive never to fall faster than ``yhat0`` decays (spikes only push ``yhat0`` up):
-    hidden weights are positive (>= 0.2, more than any perturbation), no hidden bias, and input and hidden cascades share their time
-    constant, so between input spikes ``x`` and ``yhat0`` decay alike; upward jumps of ``x`` are
-    followed within one step by a burst. The residual, ``|yhat0 - relu(x)| <= theta``, makes
-    the loss piecewise constant on a scale ``theta``; a finite-difference step ``eps`` sees it
-    as noise of relative size about ``theta / (eps |Y|)`` at worst (in practice much less: the
-    quantisation residuals of the two perturbed runs are strongly correlated). ``theta = 1e-3``
-    (bursts of a few hundred spikes keep the python burst loop fast) and ``eps = 3e-2`` on
-    weights of order 0.5 and bucket weights 1 leave a few 1e-3 of disagreement (measured: at
-    most 2.5e-3), hence the 1e-2 relative tolerance; the curvature error of the central
-    difference, O(eps^2), is smaller still.
+    hidden weights are positive (>= 0.2, more than any perturbation), no hidden bias, and input and
+    hidden cascades share their time constant, so between input spikes ``x`` and ``yhat0`` decay
+    alike; upward jumps of ``x`` are followed within one step by a burst. The residual,
+    ``|yhat0 - relu(x)| <= theta``, makes the loss piecewise constant on a scale ``theta``; a
+    finite-difference step ``eps`` sees it as noise of relative size about ``theta / (eps |Y|)`` at
+    worst (in practice much less: the quantisation residuals of the two perturbed runs are strongly
+    correlated). ``theta = 1e-3`` (bursts of a few hundred spikes keep the python burst loop fast)
+    and ``eps = 3e-2`` on weights of order 0.5 and bucket weights 1 leave a few 1e-3 of disagreement
+    (measured: at most 2.5e-3), hence the 1e-2 relative tolerance; the curvature error of the
+    central difference, O(eps^2), is smaller still.
     """
     theta = 1e-3
     n_in, n_h, n_out = 8, 6, 3
