@@ -205,12 +205,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.set_defaults(func=_cmd_eval)
 
     from sgevent.studies.run_shd import add_runshd_command
-    from sgevent.studies.sweeps import add_study_commands
-    from sgevent.studies.toy import add_task_commands
 
     add_runshd_command(sub)
-    add_study_commands(sub)
-    add_task_commands(sub)
+    _add_study_commands(sub)
+    _add_toy_commands(sub)
     return p
 
 
@@ -225,6 +223,183 @@ def main(argv: list[str] | None = None) -> int:
     except SgeventError as e:
         print(f"sgevent: error: {e}", file=sys.stderr)
         return 2
+
+
+# --- study commands (resolution-study, sparsity-sweep, toy) ---
+def _parse_dt(text: str) -> float | None:
+    """A time model on the command line: a grid step in s, or ``none`` / ``continuous`` / ``0``."""
+    if text.lower() in ("none", "continuous", "0"):
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a time model is a grid step in s or 'continuous', got {text!r}") from None
+
+
+class _StudyBackend:
+    """``with _StudyBackend(args) as backend``: the Dask backend of ``--workers`` / ``--scheduler``
+    (None without them), closed on exit."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args, self.backend = args, None
+
+    def __enter__(self):
+        from sgevent.train.distributed import start_backend_from_args
+
+        self.backend = start_backend_from_args(self.args)
+        return self.backend
+
+    def __exit__(self, *exc) -> None:
+        if self.backend is not None:
+            self.backend.close()
+
+
+def _cmd_resolution(args: argparse.Namespace) -> int:
+    from sgevent.studies.resolution import format_resolution_table, resolution_study
+    from sgevent.studies.study_runs import STUDY_SIZES, load_study_splits, study_config
+
+    size = STUDY_SIZES["quick" if args.quick else "full"]
+    train, test = load_study_splits(args.data_dir)
+    with _StudyBackend(args) as backend:
+        res = resolution_study(
+            study_config(args.config, args.quick), train, test, dts=args.dts or size["dts"], runs_root=args.runs,
+            name=args.name, ref_budget_s=size["ref_budget_s"] if args.ref_budget is None else args.ref_budget,
+            eval_samples=args.eval_samples or size["eval_samples"], ref_samples=size["ref_samples"],
+            progress=not args.quiet, backend=backend)
+    print(format_resolution_table(res))
+    print(f"study directory: {res['run_dir']}")
+    return 0
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from sgevent.studies.sparsity import format_sweep_table, sparsity_sweep
+    from sgevent.studies.study_runs import STUDY_SIZES, load_study_splits, study_config
+
+    size = STUDY_SIZES["quick" if args.quick else "full"]
+    train, test = load_study_splits(args.data_dir)
+    with _StudyBackend(args) as backend:
+        res = sparsity_sweep(
+            study_config(args.config, args.quick), train, test, theta_0s=args.theta_0s or size["theta_0s"],
+            m_fs=args.m_fs or size["m_fs"], runs_root=args.runs, name=args.name,
+            eval_samples=args.eval_samples or size["eval_samples"], progress=not args.quiet, backend=backend)
+    print(format_sweep_table(res))
+    print(f"sweep directory: {res['run_dir']}")
+    return 0
+
+
+def _add_study_options(p: argparse.ArgumentParser) -> None:
+    """The options both studies take."""
+    from sgevent.train.distributed import add_backend_arguments
+
+    p.add_argument("--data-dir", required=True, help="folder with *_train.h5 and *_test.h5 (SHD layout)")
+    p.add_argument("--config", help="JSON TrainConfig (default: the studies' small configuration)")
+    p.add_argument("--quick", action="store_true", help="smoke run of a minute or two")
+    p.add_argument("--runs", default="runs", help="parent of the study directory")
+    p.add_argument("--name", help="study directory name (default: timestamp)")
+    p.add_argument("--eval-samples", dest="eval_samples", type=int, help="test samples evaluated")
+    p.add_argument("--quiet", action="store_true")
+    add_backend_arguments(p)  # --workers N | --scheduler ADDRESS: one Dask task per trained model
+
+
+def _add_study_commands(sub) -> None:
+    """``resolution-study`` and ``sparsity-sweep``."""
+    rs = sub.add_parser("resolution-study", help="train/evaluate under continuous and grid time models")
+    _add_study_options(rs)
+    rs.add_argument("--dts", nargs="+", type=_parse_dt,
+                    help="time models: grid steps in s, 'continuous' (default: continuous 1e-3 5e-4 1e-4 5e-5 1e-5)")
+    rs.add_argument("--ref-budget", dest="ref_budget", type=float,
+                    help="largest projected seconds of the clock reference per time model")
+    rs.set_defaults(func=_cmd_resolution)
+    sw = sub.add_parser("sparsity-sweep", help="accuracy against spikes and energy across thresholds")
+    _add_study_options(sw)
+    sw.add_argument("--theta-0s", dest="theta_0s", nargs="+", type=float)
+    sw.add_argument("--m-fs", dest="m_fs", nargs="+", type=float)
+    sw.set_defaults(func=_cmd_sweep)
+
+
+def _grid_s(ms: float) -> float | None:
+    """``--train-grid-ms``: a grid step in s, or None (skip) for a value <= 0."""
+    return None if ms <= 0 else ms * 1e-3
+
+
+def _cmd_toy_delay(args: argparse.Namespace) -> int:
+    from sgevent.report.plots_tasks import plot_delay_task  # matplotlib only on the CLI path
+    from sgevent.studies.toy import write_task_outputs
+    from sgevent.studies.toy_delay import DelayConfig, format_delay_results, run_delay_task
+
+    base = DelayConfig(n_hidden=args.hidden, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+                       n_test=args.n_test, sigma=args.sigma_ms * 1e-3, seed=args.seed)
+    res = run_delay_task([d * 1e-3 for d in args.delay_ms], base, grid_train_dt=_grid_s(args.train_grid_ms),
+                         grid_train_delay=args.grid_delay_ms * 1e-3, progress=None if args.quiet else print)
+    paths = write_task_outputs(res, Path(args.out), plot_delay_task)
+    print(format_delay_results(res))
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def _cmd_toy_itd(args: argparse.Namespace) -> int:
+    from sgevent.report.plots_tasks import plot_itd_task  # matplotlib only on the CLI path
+    from sgevent.studies.toy import write_task_outputs
+    from sgevent.studies.toy_itd import ItdConfig, format_itd_results, run_itd_task
+
+    cfg = ItdConfig(itds=tuple(x * 1e-3 for x in args.itds_ms), jitter=args.jitter_ms * 1e-3, n_train=args.n_train,
+                    n_test=args.n_test, n_hidden=args.hidden, epochs=args.epochs, batch_size=args.batch_size,
+                    lr=args.lr, threads=args.threads, seed=args.seed)
+    res = run_itd_task(cfg, grid_train_dt=_grid_s(args.train_grid_ms), progress=None if args.quiet else print)
+    paths = write_task_outputs(res, Path(args.out), plot_itd_task)
+    print(format_itd_results(res))
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def _add_toy_delay(tsub) -> None:
+    from sgevent.studies.toy_delay import DelayConfig
+
+    d = tsub.add_parser("delay", help="learn to fire a readout pulse d ms after an input spike")
+    d.add_argument("--delay-ms", dest="delay_ms", type=float, nargs="+", default=[5.0, 20.0, 50.0, 100.0])
+    d.add_argument("--hidden", type=int, default=DelayConfig.n_hidden)
+    d.add_argument("--steps", type=int, default=DelayConfig.steps)
+    d.add_argument("--batch-size", dest="batch_size", type=int, default=DelayConfig.batch_size)
+    d.add_argument("--lr", type=float, default=DelayConfig.lr)
+    d.add_argument("--sigma-ms", dest="sigma_ms", type=float, default=DelayConfig.sigma * 1e3)
+    d.add_argument("--n-test", dest="n_test", type=int, default=DelayConfig.n_test)
+    d.add_argument("--train-grid-ms", dest="train_grid_ms", type=float, default=1.0,
+                   help="also train one network on this grid (0: skip)")
+    d.add_argument("--grid-delay-ms", dest="grid_delay_ms", type=float, default=50.0,
+                   help="delay of the grid-trained network")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--out", default="runs/toy_delay")
+    d.add_argument("--quiet", action="store_true")
+    d.set_defaults(func=_cmd_toy_delay)
+
+
+def _add_toy_itd(tsub) -> None:
+    from sgevent.studies.toy_itd import ItdConfig
+
+    i = tsub.add_parser("itd", help="classify the interaural time difference of two spike trains")
+    i.add_argument("--itds-ms", dest="itds_ms", type=float, nargs="+", default=[x * 1e3 for x in ItdConfig.itds])
+    i.add_argument("--jitter-ms", dest="jitter_ms", type=float, default=0.0)
+    i.add_argument("--n-train", dest="n_train", type=int, default=ItdConfig.n_train)
+    i.add_argument("--n-test", dest="n_test", type=int, default=ItdConfig.n_test)
+    i.add_argument("--hidden", type=int, default=ItdConfig.n_hidden)
+    i.add_argument("--epochs", type=int, default=ItdConfig.epochs)
+    i.add_argument("--batch-size", dest="batch_size", type=int, default=ItdConfig.batch_size)
+    i.add_argument("--lr", type=float, default=ItdConfig.lr)
+    i.add_argument("--threads", type=int, default=1, help="threads running the samples of a mini-batch")
+    i.add_argument("--train-grid-ms", dest="train_grid_ms", type=float, default=1.0,
+                   help="also train one network on this grid (0: skip)")
+    i.add_argument("--seed", type=int, default=0)
+    i.add_argument("--out", default="runs/toy_itd")
+    i.add_argument("--quiet", action="store_true")
+    i.set_defaults(func=_cmd_toy_itd)
+
+
+def _add_toy_commands(sub) -> None:
+    """``toy delay`` and ``toy itd``."""
+    toy = sub.add_parser("toy", help="toy timing tasks (delay learning, ITD coincidence detection)")
+    tsub = toy.add_subparsers(dest="toy_command", required=True)
+    _add_toy_delay(tsub)
+    _add_toy_itd(tsub)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,6 @@
-"""Figures of the studies in :mod:`sgevent.studies.sweeps` (PNG files; imports matplotlib).
+"""Figures of the resolution study and the sparsity sweep (PNG files; imports matplotlib).
+
+The studies are :mod:`sgevent.studies.resolution` and :mod:`sgevent.studies.sparsity`.
 
 Each function takes the study's result dict (as returned and written to ``study.json`` /
 ``sweep.json``), draws one figure, writes it to ``path`` and closes it. The non-interactive

@@ -1,7 +1,8 @@
-"""Figures of the toy timing tasks (:mod:`sgevent.studies.toy`), PNG files via matplotlib's Agg backend.
+"""Figures of the toy timing tasks (:mod:`sgevent.studies.toy_delay`, :mod:`sgevent.studies.toy_itd`),
+PNG files via matplotlib's Agg backend.
 
-Each function takes the results dict of :func:`sgevent.studies.toy.run_delay_task` or
-:func:`sgevent.studies.toy.run_itd_task`, draws one figure, writes it to ``path`` and closes it.
+Each function takes the results dict of :func:`sgevent.studies.toy_delay.run_delay_task` or
+:func:`sgevent.studies.toy_itd.run_itd_task`, draws one figure, writes it to ``path`` and closes it.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def plot_delay_task(results: dict[str, Any], path: str | os.PathLike[str]) -> Pa
     Parameters
     ----------
     results : dict
-        Output of :func:`sgevent.studies.toy.run_delay_task`.
+        Output of :func:`sgevent.studies.toy_delay.run_delay_task`.
     path : path-like
         PNG file to write.
     """
@@ -76,7 +77,7 @@ def plot_itd_task(results: dict[str, Any], path: str | os.PathLike[str]) -> Path
     Parameters
     ----------
     results : dict
-        Output of :func:`sgevent.studies.toy.run_itd_task`.
+        Output of :func:`sgevent.studies.toy_itd.run_itd_task`.
     path : path-like
         PNG file to write.
     """

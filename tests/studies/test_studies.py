@@ -12,7 +12,8 @@ from sgevent.data.dataset import SpikeDataset
 from sgevent.errors import ConfigError
 from sgevent.learn.spec import LearnSpec
 from sgevent.model.network import Network
-from sgevent.studies.sweeps import engine_state_bytes, reference_state_bytes, resolution_study, sparsity_sweep
+from sgevent.studies.resolution import engine_state_bytes, reference_state_bytes, resolution_study
+from sgevent.studies.sparsity import sparsity_sweep
 from sgevent.train.config import NetConfig, TrainConfig
 
 N_CH, N_CLASSES, WINDOW = 12, 3, 0.06
