@@ -1,4 +1,5 @@
-"""Resolution study and sparsity sweep on a tiny in-memory dataset (structure, files, budgets)."""
+"""The resolution study (:mod:`sgevent.studies.resolution`) on a tiny in-memory dataset
+(structure, files, the reference's budget and its agreement with the grid engine, state sizes)."""
 
 from __future__ import annotations
 
@@ -8,51 +9,16 @@ import numpy as np
 import pytest
 
 from sgevent.cli import main
-from sgevent.data.dataset import SpikeDataset
 from sgevent.errors import ConfigError
-from sgevent.learn.spec import LearnSpec
 from sgevent.model.network import Network
 from sgevent.studies.resolution import engine_state_bytes, reference_state_bytes, resolution_study
-from sgevent.studies.sparsity import sparsity_sweep
-from sgevent.train.config import NetConfig, TrainConfig
 
-N_CH, N_CLASSES, WINDOW = 12, 3, 0.06
+N_CH, N_CLASSES = 12, 3  # the tiny dataset of conftest.py
 
 
-def _tiny(n_per_class: int, seed: int) -> SpikeDataset:
-    """Class c fires mostly on channels 4c..4c+3, early for even c, late for odd c."""
-    rng = np.random.default_rng(seed)
-    times, units, labels = [], [], []
-    for c in range(N_CLASSES):
-        for _ in range(n_per_class):
-            n = int(rng.integers(15, 30))
-            u = np.where(rng.random(n) < 0.8, 4 * c + rng.integers(0, 4, n), rng.integers(0, N_CH, n))
-            t = rng.uniform(0.0, WINDOW, n)
-            times.append(t)
-            units.append(u)
-            labels.append(c)
-    return SpikeDataset.from_lists(times, units, labels, n_channels=N_CH, n_classes=N_CLASSES, name="tiny")
-
-
-@pytest.fixture(scope="module")
-def data():
-    return _tiny(12, 0), _tiny(4, 1)
-
-
-def _config(**over) -> TrainConfig:
-    base = TrainConfig(
-        epochs=1, batch_size=6, val_fraction=0.2, seed=0, threads=1, window=WINDOW,
-        net=NetConfig(hidden=(6,), n_buckets=3, tau_0=3e-3, tau_delay=6e-3),
-        learn=LearnSpec(learn_period=5e-3),
-    )
-    from dataclasses import replace
-
-    return replace(base, **over)
-
-
-def test_resolution_study_reference_skipped_on_tiny_budget(data, tmp_path):
+def test_resolution_study_reference_skipped_on_tiny_budget(data, tiny_config, tmp_path):
     train, test = data
-    res = resolution_study(_config(), train, test, dts=(None, 1e-3), runs_root=tmp_path, name="res",
+    res = resolution_study(tiny_config(), train, test, dts=(None, 1e-3), runs_root=tmp_path, name="res",
                            ref_budget_s=1e-9, eval_samples=6)
     assert res["labels"] == ["continuous", "dt=0.001"]
     A = np.asarray(res["cross_accuracy"])
@@ -77,9 +43,9 @@ def test_resolution_study_reference_skipped_on_tiny_budget(data, tmp_path):
     assert saved["cross_accuracy"] == res["cross_accuracy"]
 
 
-def test_resolution_study_reference_runs_and_agrees_with_the_grid_engine(data, tmp_path):
+def test_resolution_study_reference_runs_and_agrees_with_the_grid_engine(data, tiny_config, tmp_path):
     train, test = data
-    res = resolution_study(_config(), train, test, dts=(None, 1e-3), runs_root=tmp_path, name="res",
+    res = resolution_study(tiny_config(), train, test, dts=(None, 1e-3), runs_root=tmp_path, name="res",
                            ref_budget_s=1e6, eval_samples=6, ref_samples=3)
     ref = res["models"][1]["reference"]
     assert ref["status"] == "ran" and ref["n_samples"] == 3 and ref["s_per_sample"] > 0
@@ -87,25 +53,6 @@ def test_resolution_study_reference_runs_and_agrees_with_the_grid_engine(data, t
     assert ref["prediction_agreement"] == 1.0
     assert ref["spike_count_agreement"] == 1.0
     assert "skipped" not in (tmp_path / "res" / "study.md").read_text()
-
-
-def test_sparsity_sweep(data, tmp_path):
-    train, test = data
-    res = sparsity_sweep(_config(), train, test, theta_0s=(0.05, 0.4), m_fs=(0.0, 0.5), runs_root=tmp_path,
-                         name="sw", eval_samples=6)
-    pts = res["points"]
-    assert len(pts) == 4
-    assert {(p["theta_0"], p["m_f"]) for p in pts} == {(0.05, 0.0), (0.4, 0.0), (0.05, 0.5), (0.4, 0.5)}
-    for p in pts:
-        for key in ("test_accuracy", "hidden_spikes_per_sample", "synaptic_ops_per_sample", "energy_pj",
-                    "dense_energy_pj", "activation_sparsity", "frontier_spikes", "frontier_energy"):
-            assert key in p, key
-        assert p["energy_pj"] > 0
-    assert any(p["frontier_spikes"] for p in pts) and any(p["frontier_energy"] for p in pts)
-    d = tmp_path / "sw"
-    for f in ("sweep.json", "sweep.md", "sparsity_frontier.png"):
-        assert (d / f).is_file(), f
-    assert len((d / "sweep.md").read_text().strip().splitlines()) >= 4 + len(pts)
 
 
 def test_state_bytes_do_not_depend_on_dt_or_duration():
@@ -117,17 +64,15 @@ def test_state_bytes_do_not_depend_on_dt_or_duration():
     assert reference_state_bytes(net) == 8 * ((N_CH + 6) * 3 + 6 + 6 + N_CLASSES)
 
 
-def test_invalid_options_are_refused(data, tmp_path):
+def test_invalid_options_are_refused(data, tiny_config, tmp_path):
     train, test = data
     with pytest.raises(ConfigError, match="listed twice"):
-        resolution_study(_config(), train, test, dts=(1e-3, 1e-3), runs_root=tmp_path)
+        resolution_study(tiny_config(), train, test, dts=(1e-3, 1e-3), runs_root=tmp_path)
     with pytest.raises(ConfigError, match="grid step > 0"):
-        resolution_study(_config(), train, test, dts=(None, -1.0), runs_root=tmp_path)
-    with pytest.raises(ConfigError, match="theta_0 must be > 0"):
-        sparsity_sweep(_config(), train, test, theta_0s=(0.0,), runs_root=tmp_path)
+        resolution_study(tiny_config(), train, test, dts=(None, -1.0), runs_root=tmp_path)
 
 
-def test_command_line(tmp_path, capsys):
+def test_command_line_resolution_study(tmp_path, capsys):
     from shd_files import write_shd_file
 
     for split, seed in (("train", 0), ("test", 1)):
@@ -140,6 +85,4 @@ def test_command_line(tmp_path, capsys):
     assert main(["resolution-study", *common, "--name", "r", "--dts", "continuous", "0.01", "--ref-budget", "0"]) == 0
     out = capsys.readouterr().out
     assert "trained \\ evaluated" in out and "skipped (projected" in out
-    assert main(["sparsity-sweep", *common, "--name", "s", "--theta-0s", "0.1", "0.3", "--m-fs", "0"]) == 0
-    assert "frontier" in capsys.readouterr().out
     assert main(["resolution-study", "--data-dir", str(tmp_path / "nowhere"), "--quick"]) == 2
