@@ -26,6 +26,7 @@ cascade (:func:`sgevent.numerics.propagator.propagator`) and ``P(d)[k,0]`` the i
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -301,9 +302,7 @@ def write_report(run: RunDir | str | os.PathLike[str], test_data: SpikeDataset, 
     threads = threads or (os.cpu_count() or 1)
     analysis = analyse_test(net, test_data, idx, dt=cfg.dt, window=window, learn_period=cfg.learn.learn_period,
                             threads=threads, example=example)
-    n_classes = test_data.n_classes
-    cm = confusion_matrix(pred, labels, n_classes)
-    acc_c, n_c = per_class_accuracy(pred, labels, n_classes)
+    cm = confusion_matrix(pred, labels, test_data.n_classes)
     figs = _figures(run, net, cfg, metrics, results, test_data, analysis, cm, window)
 
     results["test_activity"] = {"n_samples": analysis["n_samples"], "layers": analysis["activity"],
@@ -312,14 +311,52 @@ def write_report(run: RunDir | str | os.PathLike[str], test_data: SpikeDataset, 
         results["test_metrics"] = analysis["metrics"]
     run.write_results(results)
 
-    # ------------------------------------------------------------ text
-    info = results.get("dataset", {})
-    synth = info.get("kind") == "synth"
+    r = _Report(name=run.name, results=results, metrics=metrics, net=net, cfg=cfg, ckpt_name=ckpt_name,
+                data=test_data, pred=pred, labels=labels, window=window, analysis=analysis, figs=figs)
+    L: list[str] = []
+    for section in (_text_result, _text_data, _text_per_class, _text_sparsity, _text_energy, _text_references,
+                    _text_curves, _text_sample, _text_kernels, _text_config):
+        L += section(r)
+    path = run.path / "report.md"
+    path.write_text("\n".join(L), encoding="utf-8")
+    return path
+
+
+# ---------------------------------------------------------------------- report text, section by section
+@dataclass(frozen=True)
+class _Report:
+    """What the sections of ``report.md`` read: the run's files, its best network and the analysis."""
+
+    name: str
+    results: dict[str, Any]
+    metrics: list[dict[str, Any]]
+    net: Network
+    cfg: TrainConfig
+    ckpt_name: str
+    data: SpikeDataset
+    pred: np.ndarray
+    labels: np.ndarray
+    window: float
+    analysis: dict[str, Any]
+    figs: dict[str, str]
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """The ``dataset`` record of ``results.json`` (empty if absent)."""
+        return self.results.get("dataset", {})
+
+    @property
+    def synth(self) -> bool:
+        """Whether the run used the synthetic stand-in for SHD."""
+        return self.info.get("kind") == "synth"
+
+
+def _text_result(r: _Report) -> list[str]:
+    results, cfg, info = r.results, r.cfg, r.info
     base = results.get("baseline")
     acc = results.get("test_accuracy")
-    L: list[str] = []
-    L.append(f"# Run `{run.name}`: SpikingGamma on {'the synthetic SHD stand-in' if synth else 'SHD'}\n")
-    if synth:
+    L = [f"# Run `{r.name}`: SpikingGamma on {'the synthetic SHD stand-in' if r.synth else 'SHD'}\n"]
+    if r.synth:
         L.append("> **Data: the synthetic spoken digits** (an offline stand-in for SHD with the same file layout "
                  "and 20 spoken-digit classes, DESIGN.md 5), not the real Spiking Heidelberg Digits."
                  + (f" Reason: {info['fallback_reason']}." if info.get("fallback_reason") else "")
@@ -327,28 +364,31 @@ def write_report(run: RunDir | str | os.PathLike[str], test_data: SpikeDataset, 
     L.append("## Result\n")
     L.append("| model | test accuracy (%) | train accuracy (%) |")
     L.append("|---|---|---|")
-    last = metrics[-1] if metrics else {}
+    last = r.metrics[-1] if r.metrics else {}
     sched = (f"{cfg.schedule} schedule, {cfg.learn.backward} backward, "
              f"{'continuous time' if cfg.dt is None else f'grid dt {cfg.dt * 1e3:g} ms'}")
-    L.append(f"| SpikingGamma ({sched}; this run, best checkpoint `{ckpt_name}`) | **{_pct(acc)}** | "
+    L.append(f"| SpikingGamma ({sched}; this run, best checkpoint `{r.ckpt_name}`) | **{_pct(acc)}** | "
              f"{_pct(last.get('train_accuracy'))} (last epoch{', augmented' if cfg.augment.active else ''}) |")
     if base:
         L.append(f"| logistic regression on binned spike counts ({base['feature_shape'][0]} time bins x "
                  f"{base['feature_shape'][1]} channel groups) | {_pct(base['test_accuracy'])} | "
                  f"{_pct(base['train_accuracy'])} |")
-    L.append(f"| chance | {_pct(1.0 / n_classes)} | |\n")
-    L.append(f"Test samples: {labels.size}. Best validation accuracy: {_pct(results.get('best_val_accuracy'))} % "
+    L.append(f"| chance | {_pct(1.0 / r.data.n_classes)} | |\n")
+    L.append(f"Test samples: {r.labels.size}. Best validation accuracy: {_pct(results.get('best_val_accuracy'))} % "
              f"(validation speakers held out of the training file). Epochs: {results.get('epochs')}, optimiser "
              f"steps: {results.get('steps')}.\n")
     if base:
         L.append(f"The baseline is fitted on the whole training file ({base['n_train']} samples, L2 chosen on "
                  f"held-out speakers) and scored on the same {base['n_test']} test samples.\n")
+    return L
 
-    L.append("## Data\n")
-    L.append(f"Dataset: **{info.get('name', test_data.name)}**  ")
+
+def _text_data(r: _Report) -> list[str]:
+    info = r.info
+    L = ["## Data\n", f"Dataset: **{info.get('name', r.data.name)}**  "]
     if info:
         L.append(f"Files: `{info.get('train_file')}`, `{info.get('test_file')}`\n")
-    stats = results.get("dataset_stats") or {"test": test_data.stats()}
+    stats = r.results.get("dataset_stats") or {"test": r.data.stats()}
     L.append("| split | samples | classes | channels | speakers | spikes/sample mean | median | max | "
              "duration mean (s) | max (s) |")
     L.append("|---|---|---|---|---|---|---|---|---|---|")
@@ -357,83 +397,103 @@ def write_report(run: RunDir | str | os.PathLike[str], test_data: SpikeDataset, 
                  f"{s['spikes_mean']:.0f} | {s['spikes_median']:.0f} | {s['spikes_max']} | "
                  f"{s['duration_mean_s']:.3f} | {s['duration_max_s']:.3f} |")
     L.append("")
+    return L
 
-    L.append("## Per-class test accuracy\n")
-    L.append("| class | samples | accuracy (%) |")
-    L.append("|---|---|---|")
-    for c in range(n_classes):
-        L.append(f"| {test_data.class_names[c]} | {n_c[c]} | {_pct(acc_c[c])} |")
+
+def _text_per_class(r: _Report) -> list[str]:
+    acc_c, n_c = per_class_accuracy(r.pred, r.labels, r.data.n_classes)
+    L = ["## Per-class test accuracy\n", "| class | samples | accuracy (%) |", "|---|---|---|"]
+    for c in range(r.data.n_classes):
+        L.append(f"| {r.data.class_names[c]} | {n_c[c]} | {_pct(acc_c[c])} |")
     L.append("")
-    L.append(f"![confusion matrix]({figs['confusion']})\n")
+    L.append(f"![confusion matrix]({r.figs['confusion']})\n")
+    return L
 
-    L.append("## Sparsity and operations (best checkpoint, test samples)\n")
-    L.append(f"Over {analysis['n_samples']} test samples, window {window:.3f} s, "
-             f"{'continuous time' if cfg.dt is None else f'grid dt = {cfg.dt} s'}.\n")
-    L.append("| source | neurons | spikes/sample | spikes/neuron/s | silent on all samples (%) | "
-             "silent per sample (%) | synaptic ops/sample (outgoing) |")
-    L.append("|---|---|---|---|---|---|---|")
-    for r in analysis["activity"]:
-        L.append(f"| {r['layer']} | {_num(r['n_neurons'], '{}')} | {r['spikes_per_sample']:.1f} | "
-                 f"{_num(r['spikes_per_neuron_per_s'], '{:.2f}')} | {_pct(r['silent_fraction_all'])} | "
-                 f"{_pct(r['silent_fraction_per_sample'])} | {r['synaptic_ops_per_sample']:.3g} |")
+
+def _text_sparsity(r: _Report) -> list[str]:
+    dt = r.cfg.dt
+    L = ["## Sparsity and operations (best checkpoint, test samples)\n",
+         f"Over {r.analysis['n_samples']} test samples, window {r.window:.3f} s, "
+         f"{'continuous time' if dt is None else f'grid dt = {dt} s'}.\n",
+         "| source | neurons | spikes/sample | spikes/neuron/s | silent on all samples (%) | "
+         "silent per sample (%) | synaptic ops/sample (outgoing) |",
+         "|---|---|---|---|---|---|---|"]
+    for a in r.analysis["activity"]:
+        L.append(f"| {a['layer']} | {_num(a['n_neurons'], '{}')} | {a['spikes_per_sample']:.1f} | "
+                 f"{_num(a['spikes_per_neuron_per_s'], '{:.2f}')} | {_pct(a['silent_fraction_all'])} | "
+                 f"{_pct(a['silent_fraction_per_sample'])} | {a['synaptic_ops_per_sample']:.3g} |")
     L.append("\nSpikes count bursts spike by spike; an operation is one delivered event times its fan-out "
              "(accumulates for input spikes, multiply-accumulates for graded hidden spikes).\n")
+    return L
 
-    if analysis["metrics"] is not None:
-        L.append("## Energy proxies and NeuroBench columns (best checkpoint, test samples)\n")
-        L.append(format_table(analysis["metrics"]) + "\n")
 
-    L.append("## Reference figures (SHD test accuracy, literature)\n")
-    L.append("| model | SHD test accuracy (%) | note |")
-    L.append("|---|---|---|")
+def _text_energy(r: _Report) -> list[str]:
+    if r.analysis["metrics"] is None:
+        return []
+    return ["## Energy proxies and NeuroBench columns (best checkpoint, test samples)\n",
+            format_table(r.analysis["metrics"]) + "\n"]
+
+
+def _text_references(r: _Report) -> list[str]:
+    L = ["## Reference figures (SHD test accuracy, literature)\n", "| model | SHD test accuracy (%) | note |",
+         "|---|---|---|"]
     for name, a, note in REFERENCE_FIGURES:
         L.append(f"| {name} | {a} | {note} |")
-    ours = "the synthetic stand-in, not SHD: not comparable" if synth else "SHD test set"
-    L.append(f"| **this run** | **{_pct(acc)}** | {ours} |\n")
-    if synth:
+    ours = "the synthetic stand-in, not SHD: not comparable" if r.synth else "SHD test set"
+    L.append(f"| **this run** | **{_pct(r.results.get('test_accuracy'))}** | {ours} |\n")
+    if r.synth:
         L.append("Note: our number is measured on the synthetic stand-in; the literature numbers are on the real "
                  "SHD test set (unseen speakers). They are listed for orientation only.\n")
+    return L
 
-    L.append("## Learning curves\n")
-    if "curves" in figs:
-        L.append(f"![learning curves]({figs['curves']})\n")
-    if metrics:
+
+def _text_curves(r: _Report) -> list[str]:
+    L = ["## Learning curves\n"]
+    if "curves" in r.figs:
+        L.append(f"![learning curves]({r.figs['curves']})\n")
+    if r.metrics:
         L.append("| epoch | train loss | train acc (%) | val loss | val acc (%) | hidden spikes/sample (train) | s |")
         L.append("|---|---|---|---|---|---|---|")
-        for m in metrics:
+        for m in r.metrics:
             L.append(f"| {m['epoch']} | {m['train_loss']:.3f} | {_pct(m['train_accuracy'])} | "
                      f"{_num(m.get('val_loss'), '{:.3f}')} | {_pct(m.get('val_accuracy'))} | "
                      f"{m['train_hidden_spikes_per_sample']:.0f} | {m['epoch_seconds']:.0f} |")
         L.append("")
+    return L
 
-    if "sample" in figs:
-        ex = analysis["example"]
-        L.append("## One test sample\n")
-        L.append(f"Test sample {ex['index']} (class {test_data.class_names[ex['label']]}, predicted "
-                 f"{test_data.class_names[ex['prediction']]}): input raster, hidden spikes and the readout's "
-                 "softmax over time.\n")
-        L.append(f"![sample raster]({figs['sample']})\n")
 
-    L.append("## Learned temporal kernels\n")
-    L.append("Each unit mixes the K buckets of its source cascade with its learned bucket weights; the curve is "
-             "the response to one presynaptic spike as a function of the delay, "
-             "`kappa_j(d) = sum_k v[j,k] P(d)[k,0]` (times the synaptic weight w[j,i]). Taus of the input cascade: "
-             f"{', '.join(f'{1e3 * t:.1f}' for t in net.taus[0])} ms"
-             + ("." if cfg.dt is None else f"; grid model, the discrete recursion at dt = {cfg.dt * 1e3:g} ms.") + "\n")
-    L.append(f"![temporal kernels]({figs['kernels']})\n")
+def _text_sample(r: _Report) -> list[str]:
+    if "sample" not in r.figs:
+        return []
+    ex, names = r.analysis["example"], r.data.class_names
+    return ["## One test sample\n",
+            f"Test sample {ex['index']} (class {names[ex['label']]}, predicted {names[ex['prediction']]}): "
+            "input raster, hidden spikes and the readout's softmax over time.\n",
+            f"![sample raster]({r.figs['sample']})\n"]
 
-    L.append("## Configuration\n")
-    c = cfg
-    L.append(f"Hidden {list(c.net.hidden)}, K = {c.net.n_buckets} buckets (tau_0 {c.net.tau_0 * 1e3:g} ms, "
-             f"tau_delay {c.net.tau_delay * 1e3:g} ms), theta_0 {c.net.theta_0:g}, m_f {c.net.m_f:g}; loss "
-             f"`{c.learn.loss}`, backward `{c.learn.backward}`, learn_period {c.learn.learn_period * 1e3:g} ms; "
-             f"{c.optim.name} lr {c.optim.lr:g}; batch {c.batch_size}, epochs {c.epochs}, training samples "
-             f"{'all' if c.max_train_samples is None else c.max_train_samples}; augmentation "
-             f"{c.augment.to_dict() if c.augment.active else 'off'}. Full configuration: `config.json`"
-             + (f" (from `{results['config_file']}`)" if results.get("config_file") else "") + ".\n")
+
+def _text_kernels(r: _Report) -> list[str]:
+    dt = r.cfg.dt
+    return ["## Learned temporal kernels\n",
+            "Each unit mixes the K buckets of its source cascade with its learned bucket weights; the curve is "
+            "the response to one presynaptic spike as a function of the delay, "
+            "`kappa_j(d) = sum_k v[j,k] P(d)[k,0]` (times the synaptic weight w[j,i]). Taus of the input cascade: "
+            f"{', '.join(f'{1e3 * t:.1f}' for t in r.net.taus[0])} ms"
+            + ("." if dt is None else f"; grid model, the discrete recursion at dt = {dt * 1e3:g} ms.") + "\n",
+            f"![temporal kernels]({r.figs['kernels']})\n"]
+
+
+def _text_config(r: _Report) -> list[str]:
+    c, results = r.cfg, r.results
+    L = ["## Configuration\n",
+         f"Hidden {list(c.net.hidden)}, K = {c.net.n_buckets} buckets (tau_0 {c.net.tau_0 * 1e3:g} ms, "
+         f"tau_delay {c.net.tau_delay * 1e3:g} ms), theta_0 {c.net.theta_0:g}, m_f {c.net.m_f:g}; loss "
+         f"`{c.learn.loss}`, backward `{c.learn.backward}`, learn_period {c.learn.learn_period * 1e3:g} ms; "
+         f"{c.optim.name} lr {c.optim.lr:g}; batch {c.batch_size}, epochs {c.epochs}, training samples "
+         f"{'all' if c.max_train_samples is None else c.max_train_samples}; augmentation "
+         f"{c.augment.to_dict() if c.augment.active else 'off'}. Full configuration: `config.json`"
+         + (f" (from `{results['config_file']}`)" if results.get("config_file") else "") + ".\n"]
     wall = results.get("wall_seconds")
     if wall:
         L.append("Wall time (s): " + ", ".join(f"{k} {v:.0f}" for k, v in wall.items()) + ".\n")
-    path = run.path / "report.md"
-    path.write_text("\n".join(L), encoding="utf-8")
-    return path
+    return L
