@@ -147,8 +147,8 @@ def main() -> None:
     print(f"sgevent {sgevent.__version__} | {N_IN}-{args.hidden}-{N_OUT}, K=8, "
           f"{'continuous' if dt is None else f'grid dt={dt * 1e3:g} ms'}, learn every {spec.learn_period * 1e3:g} ms; "
           f"{n_spikes} input spikes over {t_end:g} s per sample; mini-batch {B}; median of {steps} timed steps "
-          f"after a warm-up; BLAS {os.environ['OPENBLAS_NUM_THREADS']} thread(s); load average {os.getloadavg()[0]:.1f} "
-          f"on {os.cpu_count()} cores")
+          f"after a warm-up; BLAS {os.environ['OPENBLAS_NUM_THREADS']} thread(s); "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
     rows = []
 

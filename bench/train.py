@@ -117,8 +117,9 @@ def main() -> None:
     short = _spawn("engine", None, args.quick, 1, 1)
     long_ = _spawn("engine", None, args.quick, 20, 1)
     ratio = long_["rss_mb"] / short["rss_mb"]
-    print(f"  {short['duration']:5.1f} s sample: peak RSS {short['rss_mb']:.1f} MB (rise over warm-up {short['rss_rise_mb']:.1f} MB)")
-    print(f"  {long_['duration']:5.1f} s sample: peak RSS {long_['rss_mb']:.1f} MB (rise over warm-up {long_['rss_rise_mb']:.1f} MB)")
+    for m in (short, long_):
+        print(f"  {m['duration']:5.1f} s sample: peak RSS {m['rss_mb']:.1f} MB "
+              f"(rise over warm-up {m['rss_rise_mb']:.1f} MB)")
     print(f"  ratio {ratio:.3f}  ({'PASS' if ratio <= 1.10 else 'MISS'}: target within 10%)")
 
 

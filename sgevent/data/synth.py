@@ -268,29 +268,13 @@ def synthesize_word(
     callback = _SYNTH_CALLBACK(collect)
     lib = ctypes.CDLL(lib_path, mode=os.RTLD_LOCAL)
     try:
-        lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
-        lib.espeak_SetSynthCallback.argtypes = [_SYNTH_CALLBACK]
-        lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
-        lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
-        lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
-        lib.espeak_Synth.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
-                                     ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]  # fmt: skip
+        _declare_argtypes(lib)
         fs = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data_path.encode(), _INITIALIZE_DONT_EXIT)
         if fs != FS_ESPEAK:
             raise DataError(f"{lib_path}: espeak_Initialize returned {fs}; expected sample rate {FS_ESPEAK} Hz")
         try:
-            lib.espeak_SetSynthCallback(callback)
-            lib.espeak_ng_SetRandSeed(int(espeak_seed))
-            if lib.espeak_SetVoiceByName(voice.encode()) != 0:
-                raise DataError(f"{data_path}: eSpeak voice {voice!r} not found")
-            for param, value in ((_PARAM_RATE, rate_wpm), (_PARAM_PITCH, pitch),
-                                 (_PARAM_RANGE, pitch_range), (_PARAM_VOLUME, 100)):  # fmt: skip
-                if lib.espeak_SetParameter(param, int(value), 0) != 0:
-                    raise DataError(f"eSpeak rejected parameter {param} = {value} for voice {voice!r}")
-            raw = text.encode("utf-8") + b"\0"
-            err = lib.espeak_Synth(raw, len(raw), 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
-            if err != 0 or lib.espeak_Synchronize() != 0:
-                raise DataError(f"eSpeak failed (error {err}) to speak {text!r} with voice {voice!r}")
+            _speak(lib, callback, text, voice, data_path, espeak_seed,
+                   ((_PARAM_RATE, rate_wpm), (_PARAM_PITCH, pitch), (_PARAM_RANGE, pitch_range), (_PARAM_VOLUME, 100)))
         finally:
             lib.espeak_Terminate()
     finally:
@@ -301,6 +285,33 @@ def synthesize_word(
             "depend on this one (eSpeak keeps hidden state); another module holds the library"
         )
     return np.frombuffer(b"".join(chunks), dtype=np.int16).copy()
+
+
+def _declare_argtypes(lib: ctypes.CDLL) -> None:
+    """Argument types of the eSpeak NG functions :func:`synthesize_word` calls."""
+    lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+    lib.espeak_SetSynthCallback.argtypes = [_SYNTH_CALLBACK]
+    lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
+    lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+    lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
+    lib.espeak_Synth.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
+                                 ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]  # fmt: skip
+
+
+def _speak(lib: ctypes.CDLL, callback, text: str, voice: str, data_path: str, espeak_seed: int,
+           params: tuple[tuple[int, int], ...]) -> None:
+    """Speak ``text`` with an initialised library: the callback receives the samples."""
+    lib.espeak_SetSynthCallback(callback)
+    lib.espeak_ng_SetRandSeed(int(espeak_seed))
+    if lib.espeak_SetVoiceByName(voice.encode()) != 0:
+        raise DataError(f"{data_path}: eSpeak voice {voice!r} not found")
+    for param, value in params:
+        if lib.espeak_SetParameter(param, int(value), 0) != 0:
+            raise DataError(f"eSpeak rejected parameter {param} = {value} for voice {voice!r}")
+    raw = text.encode("utf-8") + b"\0"
+    err = lib.espeak_Synth(raw, len(raw), 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
+    if err != 0 or lib.espeak_Synchronize() != 0:
+        raise DataError(f"eSpeak failed (error {err}) to speak {text!r} with voice {voice!r}")
 
 
 # --------------------------------------------------------------------------- one utterance
@@ -444,16 +455,7 @@ def generate_synthetic_digits(
         spikes per sample ``spikes_mean/median/min/max``, ``duration_mean/median/min/max_s``,
         the ``classes`` and ``speakers`` present.
     """
-    for name, v in (("n_train", n_train), ("n_test", n_test)):
-        if isinstance(v, bool) or int(v) != v or v < 1:
-            raise ConfigError(f"generate_synthetic_digits: {name} must be an integer >= 1, got {v!r}")
-    if isinstance(seed, bool) or int(seed) != seed or seed < 0:
-        raise ConfigError(f"generate_synthetic_digits: seed must be an integer >= 0, got {seed!r}")
-    if n_workers is None:
-        n_workers = os.cpu_count() or 1
-    if isinstance(n_workers, bool) or int(n_workers) != n_workers or n_workers < 1:
-        raise ConfigError(f"generate_synthetic_digits: n_workers must be an integer >= 1, got {n_workers!r}")
-    seed, n_workers = int(seed), int(min(n_workers, n_train + n_test))
+    seed, n_workers = _check_generate_args(n_train, n_test, seed, n_workers)
     out = Path(out_dir).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     check_voice_variants()
@@ -461,30 +463,7 @@ def generate_synthetic_digits(
     plans = {s: _plan(seed, s, int(n)) for s, n in (("train", n_train), ("test", n_test))}
     jobs = [(seed, s, i, int(lab), int(spk)) for s, (labels, speakers) in plans.items()
             for i, (lab, spk) in enumerate(zip(labels, speakers))]  # fmt: skip
-    results: list[tuple[np.ndarray, np.ndarray, float]] = []
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(jobs), desc="synth digits", unit="utt")
-    if n_workers == 1:
-        for job in jobs:
-            results.append(_render_job(job))
-            if bar is not None:
-                bar.update(1)
-    else:
-        # Compile (or load from cache) the kernels once here, so workers never race to write
-        # the numba cache.
-        _render_job((seed, "train", 0, 0, 0))
-        import multiprocessing
-
-        with multiprocessing.get_context("spawn").Pool(n_workers) as pool:
-            for r in pool.imap(_render_job, jobs, chunksize=4):
-                results.append(r)
-                if bar is not None:
-                    bar.update(1)
-    if bar is not None:
-        bar.close()
+    results = _render_all(jobs, seed, n_workers, progress)
 
     stats: dict[str, Any] = {"seed": seed, "n_workers": n_workers, "files": []}
     start = 0
@@ -492,18 +471,7 @@ def generate_synthetic_digits(
         part = results[start : start + labels.size]
         start += labels.size
         path = out / f"shd_{split}.h5"
-        write_shd_h5(
-            path, [r[0] for r in part], [r[1] for r in part], labels, speakers, CLASS_KEYS,
-            n_channels=_N_CHANNELS,
-            meta_info={
-                "voice": np.array([s.variant for s in SPEAKERS]),
-                "pitch": np.array([s.pitch for s in SPEAKERS], dtype=np.uint8),
-                "pitch_range": np.array([s.pitch_range for s in SPEAKERS], dtype=np.uint8),
-                "rate_wpm": np.array([s.rate_wpm for s in SPEAKERS], dtype=np.uint16),
-                "test_only": np.array([s.test_only for s in SPEAKERS], dtype=np.uint8),
-            },
-            attrs={"generator": "sgevent.data.synth", "seed": seed, "split": split},
-        )  # fmt: skip
+        _write_split(path, part, labels, speakers, seed, split)
         stats["files"] += [str(path), str(write_tonic_zip(path))]
         counts = np.array([r[0].size for r in part])
         stats[split] = _split_stats(counts, np.array([r[2] for r in part]), labels, speakers)
@@ -517,6 +485,68 @@ def generate_synthetic_digits(
     stats["held_out_speakers"] = [i for i, s in enumerate(SPEAKERS) if s.test_only]
     stats["wall_time_s"] = time.perf_counter() - t0
     return stats
+
+
+def _check_generate_args(n_train, n_test, seed, n_workers) -> tuple[int, int]:
+    """Validated ``seed`` and worker count (``None``: every core; at most one per sample)."""
+    for name, v in (("n_train", n_train), ("n_test", n_test)):
+        if isinstance(v, bool) or int(v) != v or v < 1:
+            raise ConfigError(f"generate_synthetic_digits: {name} must be an integer >= 1, got {v!r}")
+    if isinstance(seed, bool) or int(seed) != seed or seed < 0:
+        raise ConfigError(f"generate_synthetic_digits: seed must be an integer >= 0, got {seed!r}")
+    if n_workers is None:
+        n_workers = os.cpu_count() or 1
+    if isinstance(n_workers, bool) or int(n_workers) != n_workers or n_workers < 1:
+        raise ConfigError(f"generate_synthetic_digits: n_workers must be an integer >= 1, got {n_workers!r}")
+    return int(seed), int(min(n_workers, n_train + n_test))
+
+
+def _render_all(jobs: list[tuple], seed: int, n_workers: int,
+                progress: bool) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """:func:`_render_job` of every job, in job order, in this process or a spawn pool."""
+    results: list[tuple[np.ndarray, np.ndarray, float]] = []
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(jobs), desc="synth digits", unit="utt")
+    if n_workers == 1:
+        _collect(map(_render_job, jobs), results, bar)
+    else:
+        # Compile (or load from cache) the kernels once here, so workers never race to write
+        # the numba cache.
+        _render_job((seed, "train", 0, 0, 0))
+        import multiprocessing
+
+        with multiprocessing.get_context("spawn").Pool(n_workers) as pool:
+            _collect(pool.imap(_render_job, jobs, chunksize=4), results, bar)
+    if bar is not None:
+        bar.close()
+    return results
+
+
+def _collect(rendered, results: list, bar) -> None:
+    """Append every rendered sample to ``results`` (writes it), ticking the progress ``bar`` if any."""
+    for r in rendered:
+        results.append(r)
+        if bar is not None:
+            bar.update(1)
+
+
+def _write_split(path: Path, part: list, labels: np.ndarray, speakers: np.ndarray, seed: int, split: str) -> None:
+    """One split's SHD-layout file, with the speakers' voice settings and the generator's attributes."""
+    write_shd_h5(
+        path, [r[0] for r in part], [r[1] for r in part], labels, speakers, CLASS_KEYS,
+        n_channels=_N_CHANNELS,
+        meta_info={
+            "voice": np.array([s.variant for s in SPEAKERS]),
+            "pitch": np.array([s.pitch for s in SPEAKERS], dtype=np.uint8),
+            "pitch_range": np.array([s.pitch_range for s in SPEAKERS], dtype=np.uint8),
+            "rate_wpm": np.array([s.rate_wpm for s in SPEAKERS], dtype=np.uint16),
+            "test_only": np.array([s.test_only for s in SPEAKERS], dtype=np.uint8),
+        },
+        attrs={"generator": "sgevent.data.synth", "seed": seed, "split": split},
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------- CLI entry point

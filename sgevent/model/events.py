@@ -12,7 +12,8 @@ import numpy as np
 
 from sgevent.errors import InputError
 
-__all__ = ["check_spikes", "check_times", "check_dt", "check_positive_time", "resolve_window", "DEFAULT_READOUT_PERIOD", "STEP_TOL"]
+__all__ = ["check_spikes", "check_times", "check_dt", "check_positive_time", "resolve_window", "DEFAULT_READOUT_PERIOD",
+           "STEP_TOL"]
 
 
 def check_spikes(

@@ -163,6 +163,19 @@ class Network:
             raise ConfigError(f"n_in and n_out must be >= 1, got {self.n_in} and {self.n_out}")
         if len(self.hidden) < 1 or min(self.hidden) < 1:
             raise ConfigError(f"hidden must list at least one layer size >= 1, got {self.hidden}")
+        K = self._validate_taus()
+        self._validate_counts()
+        for l in range(self.n_layers):
+            self._validate_layer(l, K)
+        for l, hp in enumerate(self.hidden_params):
+            if not isinstance(hp, HiddenParams):
+                raise ConfigError(f"hidden_params[{l}] must be a HiddenParams, got {type(hp).__name__}")
+            hp.validate(f"hidden layer {l}")
+        if not (np.isfinite(self.h_in) and self.h_in > 0):
+            raise ConfigError(f"h_in must be finite and > 0, got {self.h_in}")
+
+    def _validate_taus(self) -> int:
+        """One cascade of K >= 1 finite time constants > 0 per source; returns K."""
         n_layers = self.n_layers
         if len(self.taus) != n_layers:
             raise ConfigError(
@@ -177,37 +190,38 @@ class Network:
                 raise ConfigError(f"taus[{s}] must have shape ({K},) like taus[0], got {t.shape}")
             if not np.all(np.isfinite(t)) or np.any(t <= 0):
                 raise ConfigError(f"taus[{s}] must hold finite time constants > 0 s, got {t.tolist()}")
+        return K
+
+    def _validate_counts(self) -> None:
+        """One ``w``, ``v``, ``b`` and ``bias`` per layer, one ``hidden_params`` per hidden layer."""
+        n_layers = self.n_layers
         for name, lst in (("w", self.w), ("v", self.v), ("b", self.b)):
             if len(lst) != n_layers:
                 raise ConfigError(f"{name} must hold {n_layers} arrays (hidden layers and readout), got {len(lst)}")
         if len(self.hidden_params) != len(self.hidden):
             raise ConfigError(
-                f"hidden_params must hold {len(self.hidden)} entries, one per hidden layer, got {len(self.hidden_params)}"
+                f"hidden_params must hold {len(self.hidden)} entries, one per hidden layer, "
+                f"got {len(self.hidden_params)}"
             )
         if len(self.bias) != n_layers:
             raise ConfigError(f"bias must hold {n_layers} flags, got {len(self.bias)}")
-        sizes = self.sizes
-        for l in range(n_layers):
-            n_pre, n_post = sizes[l], sizes[l + 1]
-            if self.w[l].shape != (n_post, n_pre):
-                raise ConfigError(f"w[{l}] must have shape ({n_post}, {n_pre}), got {self.w[l].shape}")
-            v_shape = (n_post, n_pre, K) if self.per_synapse else (n_post, K)
-            if self.v[l].shape != v_shape:
-                kind = "per-synapse" if self.per_synapse else "per-neuron"
-                raise ConfigError(f"v[{l}] ({kind} bucket weights) must have shape {v_shape}, got {self.v[l].shape}")
-            if self.b[l].shape != (n_post,):
-                raise ConfigError(f"b[{l}] must have shape ({n_post},), got {self.b[l].shape}")
-            for name, a in (("w", self.w[l]), ("v", self.v[l]), ("b", self.b[l])):
-                if not np.all(np.isfinite(a)):
-                    raise ConfigError(f"{name}[{l}] holds non-finite values")
-            if not self.bias[l] and np.any(self.b[l] != 0):
-                raise ConfigError(f"b[{l}] must be zero when bias[{l}] is False")
-        for l, hp in enumerate(self.hidden_params):
-            if not isinstance(hp, HiddenParams):
-                raise ConfigError(f"hidden_params[{l}] must be a HiddenParams, got {type(hp).__name__}")
-            hp.validate(f"hidden layer {l}")
-        if not (np.isfinite(self.h_in) and self.h_in > 0):
-            raise ConfigError(f"h_in must be finite and > 0, got {self.h_in}")
+
+    def _validate_layer(self, l: int, K: int) -> None:
+        """Shapes and finite values of layer ``l``'s ``w``, ``v``, ``b``; ``b`` zero when unused."""
+        n_pre, n_post = self.sizes[l], self.sizes[l + 1]
+        if self.w[l].shape != (n_post, n_pre):
+            raise ConfigError(f"w[{l}] must have shape ({n_post}, {n_pre}), got {self.w[l].shape}")
+        v_shape = (n_post, n_pre, K) if self.per_synapse else (n_post, K)
+        if self.v[l].shape != v_shape:
+            kind = "per-synapse" if self.per_synapse else "per-neuron"
+            raise ConfigError(f"v[{l}] ({kind} bucket weights) must have shape {v_shape}, got {self.v[l].shape}")
+        if self.b[l].shape != (n_post,):
+            raise ConfigError(f"b[{l}] must have shape ({n_post},), got {self.b[l].shape}")
+        for name, a in (("w", self.w[l]), ("v", self.v[l]), ("b", self.b[l])):
+            if not np.all(np.isfinite(a)):
+                raise ConfigError(f"{name}[{l}] holds non-finite values")
+        if not self.bias[l] and np.any(self.b[l] != 0):
+            raise ConfigError(f"b[{l}] must be zero when bias[{l}] is False")
 
     # ------------------------------------------------------------------ creation
     @classmethod
@@ -304,7 +318,8 @@ class Network:
 
         th, mf, tt = per_layer(theta_0, "theta_0"), per_layer(m_f, "m_f"), per_layer(tau_theta, "tau_theta")
         hps = tuple(
-            HiddenParams(theta_0=th[l], m_f=mf[l], tau_theta=tt[l], spike_gain=float(spike_gain), max_burst=int(max_burst))
+            HiddenParams(theta_0=th[l], m_f=mf[l], tau_theta=tt[l], spike_gain=float(spike_gain),
+                         max_burst=int(max_burst))
             for l in range(len(hidden_t))
         )
         sizes = (int(n_in), *hidden_t, int(n_out))
