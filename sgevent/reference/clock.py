@@ -352,6 +352,12 @@ class _Clock:
         """Item 3: the readout ``o[n]``, shape ``(n_out,)``, from the last hidden layer's buckets."""
         return self.proj[-1](self.yhat[-1])
 
+    def stats(self, n_steps: int, n_input_spikes: int) -> dict:
+        """``stats`` of the result (see :func:`simulate_reference`)."""
+        macs = [p.macs_per_step for p in self.proj]
+        return {"n_steps": n_steps, "macs_per_step": macs, "dense_ops": n_steps * sum(macs),
+                "n_input_spikes": n_input_spikes}
+
     def layer_spikes(self, l: int) -> LayerSpikes:
         """The events of hidden layer ``l``, sorted by (time, neuron); a burst is one event."""
         rec = self.rec[l]
@@ -376,6 +382,7 @@ def _check_options(net, quantiser) -> bool:
 
 
 def _check_learn(learn, readout_times) -> None:
+    """Validate ``learn`` (a LearnSpec or None) and that no readout times come with it."""
     if learn is not None and not isinstance(learn, LearnSpec):
         raise ConfigError(f"learn must be a sgevent LearnSpec, got {type(learn).__name__}")
     if learn is not None and readout_times is not None:
@@ -496,6 +503,7 @@ def simulate_reference(
         without a ``mean`` or ``mse`` loss.
     BurstLimitError
         A hidden neuron would need more than ``max_burst`` spikes at one step.
+
     Notes
     -----
     Steps ``n = 0 .. N`` each run items 1-3 of the module notes (one step, exactly); learning
@@ -526,11 +534,9 @@ def simulate_reference(
             reads.store[q] = o
             if learner is not None:
                 _learn_at(q, reads, clock, learner, optimizer, update_every)
-    macs = [p.macs_per_step for p in clock.proj]
-    stats = {"n_steps": n_last + 1, "macs_per_step": macs, "dense_ops": (n_last + 1) * sum(macs),
-             "n_input_spikes": inputs.n_spikes}
     loss, grads = _finish_learning(learner, optimizer)
     return SimulationResult(
         layers=[clock.layer_spikes(l) for l in range(len(net.hidden))], readout_times=ro_times,
-        readout=reads.values(), dt=dt_f, t_end=t_end_f, stats=stats, loss=loss, grads=grads,
+        readout=reads.values(), dt=dt_f, t_end=t_end_f, stats=clock.stats(n_last + 1, inputs.n_spikes),
+        loss=loss, grads=grads,
     )
