@@ -170,18 +170,21 @@ def peer_forward(model, x, beta: float):
     """
     import torch
 
-    cur = model["fc1"](x)  # one matmul over all frames
+    # One matmul over all frames, split with unbind: indexing cur[n] instead would give every
+    # frame its own backward node that writes a full (T, B, H) zero gradient, O(T^2) in the
+    # backward pass (measured: 343 s instead of 12 s for a 1 ms epoch of 200 samples).
+    cur = model["fc1"](x).unbind(0)
     mem = model["lif1"].init_leaky()
     spikes = []
-    for n in range(x.shape[0]):
-        s, mem = model["lif1"](cur[n], mem)
+    for cur_n in cur:
+        s, mem = model["lif1"](cur_n, mem)
         spikes.append(s)
     s_all = torch.stack(spikes)
-    drive = model["fc2"](s_all)
+    drive = model["fc2"](s_all).unbind(0)
     u = torch.zeros_like(drive[0])
     total = torch.zeros_like(drive[0])
-    for n in range(x.shape[0]):
-        u = beta * u + drive[n]
+    for drive_n in drive:
+        u = beta * u + drive_n
         total = total + u
     return total / x.shape[0], s_all.sum(dim=(0, 2))
 
