@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import importlib.util
 import json
 import math
 import os
@@ -484,6 +485,10 @@ def main(argv: list[str] | None = None) -> int:
         return _peer_child_main(*args.peer_child)
     if not args.data_dir:
         build_parser().error("--data-dir is required")
+    missing = [m for m in ("torch", "snntorch") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise SystemExit(f"peers.py: {', '.join(missing)} not installed in {sys.executable}; set up the peers "
+                         "environment as this script's docstring says (.venv-peers, the `peers` extra)")
     data_dir = Path(args.data_dir).resolve()
     _data_files(data_dir)
     load_start = os.getloadavg()
