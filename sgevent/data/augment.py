@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from sgevent.errors import ConfigError
+from sgevent.errors import check_float, check_int
 
 __all__ = ["AugmentConfig", "Augment", "channel_shift", "time_jitter", "time_stretch", "event_dropout"]
 
@@ -63,14 +63,11 @@ class AugmentConfig:
     event_dropout: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.channel_shift < 0 or int(self.channel_shift) != self.channel_shift:
-            raise ConfigError(f"augment.channel_shift must be an integer >= 0, got {self.channel_shift}")
-        if not (0 <= self.time_jitter < np.inf):
-            raise ConfigError(f"augment.time_jitter must be >= 0 s, got {self.time_jitter}")
-        if not (0 <= self.time_stretch < 1):
-            raise ConfigError(f"augment.time_stretch must be in [0, 1), got {self.time_stretch}")
-        if not (0 <= self.event_dropout < 1):
-            raise ConfigError(f"augment.event_dropout must be in [0, 1), got {self.event_dropout}")
+        object.__setattr__(self, "channel_shift", check_int("augment.channel_shift", self.channel_shift, lo=0))
+        object.__setattr__(self, "time_jitter", check_float("augment.time_jitter", self.time_jitter, lo=0.0))
+        for name in ("time_stretch", "event_dropout"):
+            value = check_float(f"augment.{name}", getattr(self, name), lo=0.0, hi=1.0, hi_open=True)
+            object.__setattr__(self, name, value)
 
     @property
     def active(self) -> bool:
