@@ -39,6 +39,7 @@ __all__ = [
     "find_or_download",
     "speaker_split",
     "clear_cache",
+    "split_files",
 ]
 
 BASE_URL = "https://zenkelab.org/datasets/"
@@ -373,6 +374,32 @@ def load_h5(
 
 
 # ---------------------------------------------------------------------- locating files
+def split_files(path: str | os.PathLike[str]) -> dict[str, Path]:
+    """SHD-layout files under ``path``: one file (keyed by its stem), or a folder's ``*_<split>.h5``.
+
+    Raises
+    ------
+    DataError
+        The folder holds no ``.h5`` file, or two files of the same split (e.g. ``shd_train.h5``
+        and ``ssc_train.h5``): which one is meant is then not guessed.
+    """
+    path = Path(path)
+    if path.is_file():
+        return {path.stem: path}
+    if not path.is_dir():
+        raise DataError(f"{path}: no such file or folder; expected an .h5 file or a folder with *_train.h5")
+    found: dict[str, list[Path]] = {}
+    for p in sorted(path.glob("*.h5")):
+        found.setdefault(p.stem.rsplit("_", 1)[-1], []).append(p)
+    if not found:
+        raise DataError(f"{path}: no .h5 files found (expected e.g. shd_train.h5, shd_test.h5)")
+    for split, files in found.items():
+        if len(files) > 1:
+            raise DataError(f"{path}: {len(files)} files for split {split!r} ({', '.join(p.name for p in files)}); "
+                            "expected one: move the others to another folder")
+    return {split: files[0] for split, files in found.items()}
+
+
 def _missing_message(meta: HSDMeta, split: str, root: Path, reason: str) -> str:
     folder = root / meta.name
     h5 = meta.files[split]

@@ -7,7 +7,7 @@ repeat it (together with the data files and the seed it records).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,8 @@ from sgevent.errors import ConfigError, check_bool, check_choice, check_float, c
 from sgevent.learn.spec import BACKWARDS, LOSSES, LearnSpec
 from sgevent.train.optim import OptimConfig
 
-__all__ = ["NetConfig", "TrainConfig", "load_config", "DEFAULT_SPIKE_BUDGET"]
+__all__ = ["NetConfig", "TrainConfig", "load_config", "with_overrides", "resume_config", "config_diff",
+           "DEFAULT_SPIKE_BUDGET", "RESUME_CHANGEABLE"]
 
 #: Default of ``TrainConfig.spike_budget``: the engine's own default (``simulate(spike_budget=)``).
 DEFAULT_SPIKE_BUDGET = 10_000_000
@@ -245,3 +246,64 @@ def load_config(path: str | Path) -> TrainConfig:
     except (OSError, json.JSONDecodeError) as e:
         raise ConfigError(f"{p}: cannot read the configuration ({e})") from None
     return TrainConfig.from_dict(d)
+
+
+#: Fields a resumed run may change deliberately (recorded in its ``provenance_resume_<n>.json``):
+#: more epochs, and the in-process threads (results do not depend on them).
+RESUME_CHANGEABLE = ("epochs", "threads")
+
+#: Options of :func:`with_overrides` (the ``sgevent train`` flags that set configuration).
+OVERRIDABLE = ("epochs", "batch_size", "seed", "threads", "window", "max_train_samples", "max_eval_samples", "dt",
+               "lr")
+
+
+def with_overrides(config: TrainConfig, **flags: Any) -> TrainConfig:
+    """``config`` with command-line overrides (each checked like the config field it sets).
+
+    ``dt=0`` means continuous time (``dt: null``); ``lr`` sets ``optim.lr``; a value None means
+    "not given". A negative ``dt`` or a count < 1 is a ConfigError, never reinterpreted.
+    """
+    unknown = sorted(set(flags) - set(OVERRIDABLE))
+    if unknown:
+        raise ConfigError(f"unknown override(s) {unknown}; expected some of {list(OVERRIDABLE)}")
+    over = {k: v for k, v in flags.items() if v is not None and k != "lr"}
+    if "dt" in over and _is_zero(over["dt"]):
+        over["dt"] = None  # --dt 0: continuous time
+    config = replace(config, **over)
+    if flags.get("lr") is not None:
+        config = replace(config, optim=replace(config.optim, lr=flags["lr"]))
+    return config
+
+
+def _is_zero(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and x == 0
+
+
+def config_diff(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> dict[str, tuple[Any, Any]]:
+    """Fields whose values differ between two ``to_dict`` trees: ``{"optim.lr": (a, b), ...}``."""
+    out: dict[str, tuple[Any, Any]] = {}
+    for k in sorted(set(a) | set(b)):
+        x, y = a.get(k), b.get(k)
+        if isinstance(x, dict) and isinstance(y, dict):
+            out.update(config_diff(x, y, f"{prefix}{k}."))
+        elif x != y:
+            out[f"{prefix}{k}"] = (x, y)
+    return out
+
+
+def resume_config(recorded: TrainConfig, **flags: Any) -> tuple[TrainConfig, dict[str, tuple[Any, Any]]]:
+    """The configuration of a resumed run: ``recorded`` with the deliberate changes ``flags``.
+
+    Returns the new configuration and its changes ``{field: (recorded, new)}``. Only the fields
+    of :data:`RESUME_CHANGEABLE` may change; a flag that gives a recorded field another value is a
+    ConfigError (a resumed run is the same run), one that repeats it is fine.
+    """
+    config = with_overrides(recorded, **flags)
+    changes = config_diff(recorded.to_dict(), config.to_dict())
+    refused = {k: v for k, v in changes.items() if k not in RESUME_CHANGEABLE}
+    if refused:
+        listed = "; ".join(f"{k}: recorded {a!r}, requested {b!r}" for k, (a, b) in refused.items())
+        raise ConfigError(f"--resume continues the run with its recorded configuration, and these options differ "
+                          f"from it: {listed}. Only {', '.join(RESUME_CHANGEABLE)} may change on resume; start a "
+                          "new run (another --name) to train with other settings")
+    return config, changes
