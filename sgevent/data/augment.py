@@ -82,7 +82,11 @@ class AugmentConfig:
 
 
 class Augment:
-    """Callable ``(times, units, rng) -> (times, units)`` applying the configured transforms."""
+    """Callable ``(times, units, rng) -> (times, units)`` applying the configured transforms.
+
+    Events are first sorted by (time, unit), so the result does not depend on the order of
+    events that share a time.
+    """
 
     def __init__(self, config: AugmentConfig, n_channels: int) -> None:
         self.config = config
@@ -91,6 +95,10 @@ class Augment:
     def __call__(self, times, units, rng):
         c = self.config
         t, u = np.asarray(times, dtype=np.float64), np.asarray(units, dtype=np.int64)
+        # Events sharing a time come in file order; sort by (time, unit) so that the random draws
+        # (one per event) do not depend on how the file happened to order them.
+        order = np.lexsort((u, t))
+        t, u = t[order], u[order]
         if c.event_dropout:
             t, u = event_dropout(t, u, rng, c.event_dropout)
         if c.channel_shift:
