@@ -488,7 +488,10 @@ class Trainer:
         return steps_left
 
     def _end_epoch(self, epoch: int) -> None:
-        val = self._eval(self.val_idx, self.data) if self.val_idx.size else None
+        try:
+            val = self._eval(self.val_idx, self.data) if self.val_idx.size else None
+        except (EngineError, BurstLimitError) as e:
+            raise self._diverged(f"the engine failed on the validation split ({e})", self.step) from e
         s = self.sums
         rec = {"epoch": epoch + 1, "step": self.step, "train_loss": s[0] / max(s[2], 1),
                "train_accuracy": s[1] / max(s[2], 1), "train_hidden_spikes_per_sample": s[3] / max(s[2], 1),
