@@ -22,7 +22,8 @@ from pathlib import Path
 
 from sgevent.errors import SgeventError
 
-__all__ = ["main"]
+__all__ = ["main", "build_parser", "add_backend_arguments", "start_backend_from_args", "add_synth_arguments",
+           "run_synth", "add_runshd_command"]
 
 
 def _split_files(path: str) -> dict[str, Path]:
@@ -41,7 +42,8 @@ def _cmd_data_stats(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_synth(args: argparse.Namespace) -> int:
+def run_synth(args: argparse.Namespace) -> int:
+    """``sgevent data synth-digits``: :func:`sgevent.data.synth.generate_synthetic_digits`."""
     from sgevent.data.synth import generate_synthetic_digits
 
     stats = generate_synthetic_digits(args.out, n_train=args.n_train, n_test=args.n_test, seed=args.seed,
@@ -76,12 +78,14 @@ _OVERRIDES = ("epochs", "batch_size", "seed", "threads", "window", "max_train_sa
               "lr")
 
 
-def _start_backend(args: argparse.Namespace, config):
-    if args.workers is None and args.scheduler is None:
+def start_backend_from_args(args: argparse.Namespace, config=None):
+    """The Dask backend asked for by ``--workers`` / ``--scheduler`` (None without them)."""
+    workers, scheduler = getattr(args, "workers", None), getattr(args, "scheduler", None)
+    if workers is None and scheduler is None:
         return None
     from sgevent.train.distributed import start_backend
 
-    return start_backend(args.workers, args.scheduler, config=config)
+    return start_backend(workers, scheduler, config=config)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -101,7 +105,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     train = load_h5(files["train"])
     test = load_h5(files["test"]) if "test" in files else None
     print(train.format_stats())
-    backend = _start_backend(args, cfg)  # None without --workers / --scheduler
+    backend = start_backend_from_args(args, cfg)  # None without --workers / --scheduler
     extra = None if backend is None else {"backend": backend.describe()}
     common = dict(test=test, argv=sys.argv, progress=not args.quiet, backend=backend, extra_provenance=extra)
     try:
@@ -140,13 +144,23 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_backend_arguments(p: argparse.ArgumentParser) -> None:
+def add_backend_arguments(p: argparse.ArgumentParser) -> None:
     """``--workers N`` / ``--scheduler ADDRESS`` (one or the other)."""
     g = p.add_mutually_exclusive_group()
     g.add_argument("--workers", type=int, metavar="N",
                    help="Dask: start a local cluster of N single-threaded worker processes on this machine")
     g.add_argument("--scheduler", metavar="ADDRESS",
                    help="Dask: join the cluster whose scheduler is at ADDRESS (e.g. tcp://10.0.0.1:8786)")
+
+
+def add_synth_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``sgevent data synth-digits`` arguments."""
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder, e.g. datasets/synth/SHD")
+    parser.add_argument("--n-train", type=int, default=2000, metavar="N", help="training samples (default 2000)")
+    parser.add_argument("--n-test", type=int, default=500, metavar="M", help="test samples (default 500)")
+    parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed (default 0)")
+    parser.add_argument("--workers", type=int, default=None, metavar="W",
+                        help="worker processes (default: all cores)")
 
 
 def _add_data_commands(sub) -> None:
@@ -157,12 +171,8 @@ def _add_data_commands(sub) -> None:
     st.add_argument("--channels", type=int, default=700)
     st.set_defaults(func=_cmd_data_stats)
     sy = dsub.add_parser("synth-digits", help="generate the synthetic spoken digits (SHD layout)")
-    sy.add_argument("--out", required=True, metavar="DIR", help="output folder, e.g. datasets/synth/SHD")
-    sy.add_argument("--n-train", type=int, default=2000, metavar="N", help="training samples (default 2000)")
-    sy.add_argument("--n-test", type=int, default=500, metavar="M", help="test samples (default 500)")
-    sy.add_argument("--seed", type=int, default=0, metavar="S", help="seed (default 0)")
-    sy.add_argument("--workers", type=int, default=None, metavar="W", help="worker processes (default: all cores)")
-    sy.set_defaults(func=_cmd_synth)
+    add_synth_arguments(sy)
+    sy.set_defaults(func=run_synth)
 
     bl = sub.add_parser("baseline", help="logistic regression on binned spike counts")
     bl.add_argument("--data-dir", required=True)
@@ -187,7 +197,7 @@ def _add_train_command(sub) -> None:
     tr.add_argument("--window", type=float)
     tr.add_argument("--seed", type=int)
     tr.add_argument("--threads", type=int, help="threads running a mini-batch's samples in this process (0: all)")
-    _add_backend_arguments(tr)
+    add_backend_arguments(tr)
     tr.add_argument("--max-train-samples", dest="max_train_samples", type=int)
     tr.add_argument("--max-eval-samples", dest="max_eval_samples", type=int)
     tr.add_argument("--quiet", action="store_true")
@@ -211,7 +221,8 @@ def _cmd_runshd(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_runshd_command(sub) -> None:
+def add_runshd_command(sub) -> argparse.ArgumentParser:
+    """Add ``run-shd`` to an argparse sub-command set (``sgevent run-shd ...``)."""
     from sgevent.studies.run_shd import DATA_CHOICES
 
     p = sub.add_parser("run-shd", help="train on SHD (or its synthetic stand-in), baseline, report")
@@ -225,6 +236,7 @@ def _add_runshd_command(sub) -> None:
     p.add_argument("--runs", default="runs", help="parent of run directories (default runs)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_runshd)
+    return p
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -233,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     _add_data_commands(sub)
     _add_train_command(sub)
-    _add_runshd_command(sub)
+    add_runshd_command(sub)
     # --- study commands (resolution-study, sparsity-sweep, toy) ---
     from sgevent.studies.sweeps import add_study_commands
     from sgevent.studies.toy import add_task_commands

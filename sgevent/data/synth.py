@@ -57,7 +57,6 @@ processes (``multiprocessing`` "spawn" context).
 from __future__ import annotations
 
 import _ctypes
-import argparse
 import atexit
 import ctypes
 import os
@@ -85,8 +84,6 @@ __all__ = [
     "synthesize_word",
     "render_utterance",
     "generate_synthetic_digits",
-    "add_synth_arguments",
-    "run_synth",
 ]
 
 # --------------------------------------------------------------------------- classes and speakers
@@ -517,22 +514,3 @@ def generate_synthetic_digits(
     stats["held_out_speakers"] = [i for i, s in enumerate(SPEAKERS) if s.test_only]
     stats["wall_time_s"] = time.perf_counter() - t0
     return stats
-
-
-# --------------------------------------------------------------------------- CLI entry point
-def add_synth_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the ``sgevent data synth-digits`` arguments to ``parser``."""
-    parser.add_argument("--out", required=True, metavar="DIR", help="output folder, e.g. datasets/synth/SHD")
-    parser.add_argument("--n-train", type=int, default=2000, metavar="N", help="training samples (default 2000)")
-    parser.add_argument("--n-test", type=int, default=500, metavar="M", help="test samples (default 500)")
-    parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed (default 0)")
-    parser.add_argument("--workers", type=int, default=None, metavar="W", help="worker processes (default: all cores)")
-
-
-def run_synth(args: argparse.Namespace) -> int:
-    """Run :func:`generate_synthetic_digits` from parsed arguments; returns the exit code 0."""
-    stats = generate_synthetic_digits(
-        args.out, n_train=args.n_train, n_test=args.n_test, seed=args.seed, n_workers=args.workers, progress=True
-    )
-    print(f"wrote {', '.join(stats['files'])} in {stats['wall_time_s']:.1f} s")
-    return 0

@@ -54,7 +54,6 @@ independent task per trained model.
 
 from __future__ import annotations
 
-import argparse
 import os
 import uuid
 import zlib
@@ -452,8 +451,10 @@ def as_backend(x) -> DaskBackend | None:
 
 
 # ---------------------------------------------------------------------------- command line
-def add_backend_arguments(p: argparse.ArgumentParser) -> None:
-    """``--workers N`` / ``--scheduler ADDRESS`` (one or the other) for a command's parser."""
+# The command line's own copies live in sgevent.cli (argparse belongs there). These two remain only
+# for sgevent.studies.sweeps, whose commands have not moved to sgevent.cli yet: remove them then.
+def add_backend_arguments(p: Any) -> None:
+    """``--workers N`` / ``--scheduler ADDRESS`` on an argparse parser (see :mod:`sgevent.cli`)."""
     g = p.add_mutually_exclusive_group()
     g.add_argument("--workers", type=int, metavar="N",
                    help="Dask: start a local cluster of N single-threaded worker processes on this machine")
@@ -461,8 +462,9 @@ def add_backend_arguments(p: argparse.ArgumentParser) -> None:
                    help="Dask: join the cluster whose scheduler is at ADDRESS (e.g. tcp://10.0.0.1:8786)")
 
 
-def start_backend_from_args(args: argparse.Namespace, config=None) -> DaskBackend | None:
-    """The backend asked for by ``--workers``/``--scheduler`` (None without them)."""
-    if getattr(args, "workers", None) is None and getattr(args, "scheduler", None) is None:
+def start_backend_from_args(args: Any, config=None) -> DaskBackend | None:
+    """The backend asked for by ``args.workers`` / ``args.scheduler`` (None without them)."""
+    workers, scheduler = getattr(args, "workers", None), getattr(args, "scheduler", None)
+    if workers is None and scheduler is None:
         return None
-    return start_backend(args.workers, args.scheduler, config=config)
+    return start_backend(workers, scheduler, config=config)

@@ -66,6 +66,10 @@ def to_jsonable(x: Any, where: str = "value") -> Any:
         return x.tolist()
     if isinstance(x, os.PathLike):
         return os.fspath(x)
+    return _container_to_json(x, where)
+
+
+def _container_to_json(x: Any, where: str) -> Any:
     if isinstance(x, Mapping):
         out = {}
         for k, v in x.items():
@@ -194,6 +198,34 @@ def provenance(
 
 
 # ---------------------------------------------------------------------- run directory
+def _make_run_path(root: Path, name: str | None, exist_ok: bool) -> tuple[Path, bool]:
+    """Create ``root/name`` (or a unique timestamped name); returns it and whether it existed."""
+    root.mkdir(parents=True, exist_ok=True)
+    if name is None:
+        while True:
+            stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+            path = root / f"{stamp}-{secrets.token_hex(3)}"
+            try:
+                path.mkdir()
+                return path, False
+            except FileExistsError:  # pragma: no cover - 1 in 16 million
+                continue
+    if not isinstance(name, str) or not name or name in (".", "..") or "/" in name or os.sep in name:
+        raise ConfigError(f"run name must be a plain directory name, got {name!r}")
+    path = root / name
+    try:
+        path.mkdir()
+        return path, False
+    except FileExistsError:
+        if not exist_ok:
+            raise ConfigError(
+                f"run directory {path} already exists; choose another name or resume with exist_ok=True"
+            ) from None
+        if not path.is_dir():
+            raise ConfigError(f"{path} exists and is not a directory") from None
+        return path, True
+
+
 class RunDir:
     """One run's directory and its files.
 
@@ -261,33 +293,7 @@ class RunDir:
         ConfigError
             ``name`` is not a plain directory name, or the run exists and ``exist_ok`` is False.
         """
-        root = Path(root)
-        root.mkdir(parents=True, exist_ok=True)
-        if name is None:
-            while True:
-                stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-                path = root / f"{stamp}-{secrets.token_hex(3)}"
-                try:
-                    path.mkdir()
-                    break
-                except FileExistsError:  # pragma: no cover - 1 in 16 million
-                    continue
-            resumed = False
-        else:
-            if not isinstance(name, str) or not name or name in (".", "..") or "/" in name or os.sep in name:
-                raise ConfigError(f"run name must be a plain directory name, got {name!r}")
-            path = root / name
-            try:
-                path.mkdir()
-                resumed = False
-            except FileExistsError:
-                if not exist_ok:
-                    raise ConfigError(
-                        f"run directory {path} already exists; choose another name or resume with exist_ok=True"
-                    ) from None
-                if not path.is_dir():
-                    raise ConfigError(f"{path} exists and is not a directory") from None
-                resumed = True
+        path, resumed = _make_run_path(Path(root), name, exist_ok)
         run = cls(path)
         prov = provenance(seed=seed, argv=argv, extra=extra_provenance)
         if not resumed or not run.config_path.exists():

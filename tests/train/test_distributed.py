@@ -299,5 +299,6 @@ def test_sweeps_run_one_task_per_model_with_the_same_results(tmp_path, dask2):
     r0 = resolution_study(cfg, train_data, test_data, runs_root=tmp_path, name="rs0", **rs)
     r2 = resolution_study(cfg, train_data, test_data, runs_root=tmp_path, name="rs2", backend=dask2, **rs)
     assert r0["cross_accuracy"] == r2["cross_accuracy"]
-    assert [m["hidden_spikes_per_sample"] for m in r0["models"]] == [m["hidden_spikes_per_sample"] for m in r2["models"]]
+    spikes = [[m["hidden_spikes_per_sample"] for m in r["models"]] for r in (r0, r2)]
+    assert spikes[0] == spikes[1]
     assert all((tmp_path / "rs2" / f"train_{lab}" / "checkpoint_best.h5").exists() for lab in r2["labels"])
