@@ -98,10 +98,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if "train" not in files:
         raise SgeventError(f"{args.data_dir}: no *_train.h5 file")
     flags = {k: getattr(args, k) for k in _OVERRIDES if getattr(args, k) is not None}
-    if args.resume:
-        cfg = resume_config(TrainConfig.from_dict(RunDir.open(args.resume).read_config()), **flags)[0]
+    given = load_config(args.config) if args.config else None
+    if args.resume:  # checked before any data is read or a cluster started
+        cfg = resume_config(TrainConfig.from_dict(RunDir.open(args.resume).read_config()), given, **flags)[0]
     else:
-        cfg = with_overrides(load_config(args.config) if args.config else TrainConfig(), **flags)
+        cfg = with_overrides(given or TrainConfig(), **flags)
     train = load_h5(files["train"])
     test = load_h5(files["test"]) if "test" in files else None
     print(train.format_stats())
@@ -110,7 +111,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     common = dict(test=test, argv=sys.argv, progress=not args.quiet, backend=backend, extra_provenance=extra)
     try:
         if args.resume:
-            trainer = resume_run(args.resume, train, overrides=flags, **common)
+            trainer = resume_run(args.resume, train, overrides=flags, config=given, **common)
         else:
             trainer = start_run(cfg, train, runs=args.runs, name=args.name, **common)
         print(f"run directory: {trainer.run.path}" + ("" if backend is None else

@@ -200,8 +200,7 @@ def run_shd(data: str = "auto", quick: bool = False, root: str | Path = "dataset
     from sgevent.report.report import write_report
     from sgevent.studies.baseline import logistic_baseline
     from sgevent.train.config import load_config
-    from sgevent.train.rundir import RunDir
-    from sgevent.train.trainer import Trainer
+    from sgevent.train.session import start_run
 
     t_start = time.perf_counter()
     cfg_path = Path(config_path) if config_path is not None else default_config_path(quick)
@@ -216,12 +215,11 @@ def run_shd(data: str = "auto", quick: bool = False, root: str | Path = "dataset
     print(test.format_stats(), flush=True)
 
     runs = Path(runs)
-    run = RunDir.create(runs, name or _run_name(info["kind"], quick, runs), config=cfg.to_dict(), seed=cfg.seed,
-                        argv=sys.argv if argv is None else argv)
-    print(f"run directory: {run.path}  (config {cfg_path})", flush=True)
-
     t0 = time.perf_counter()
-    trainer = Trainer(cfg, train, run, test_data=test, progress=progress)
+    trainer = start_run(cfg, train, test=test, runs=runs, name=name or _run_name(info["kind"], quick, runs),
+                        argv=sys.argv if argv is None else argv, progress=progress)
+    run = trainer.run
+    print(f"run directory: {run.path}  (config {cfg_path})", flush=True)
     results = trainer.fit()
     t_train = time.perf_counter() - t0
 

@@ -25,6 +25,11 @@ The root group carries ``__format__ = "sgevent-checkpoint"`` and ``__format_vers
 with another version is refused rather than guessed at. Keys starting with ``"__"`` or holding
 ``"/"`` are reserved.
 
+Integrity: every dataset carries the CRC-32 of its dtype, shape and bytes (``__crc32__``) and
+every group the CRC-32 of each of its JSON attributes (``__json_crc32__``); :func:`load_checkpoint`
+verifies them and raises DataError naming the key that fails, so random bytes on disk or a weight
+edited after the fact never load silently. (Files written before the checksums load unverified.)
+
 :func:`save_checkpoint` replaces the file atomically: a crash or an exception while writing
 leaves the previous checkpoint intact. h5py is imported only when a file is written or read.
 """

@@ -291,14 +291,16 @@ def config_diff(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> dict[
     return out
 
 
-def resume_config(recorded: TrainConfig, **flags: Any) -> tuple[TrainConfig, dict[str, tuple[Any, Any]]]:
+def resume_config(recorded: TrainConfig, requested: TrainConfig | None = None,
+                  **flags: Any) -> tuple[TrainConfig, dict[str, tuple[Any, Any]]]:
     """The configuration of a resumed run: ``recorded`` with the deliberate changes ``flags``.
 
-    Returns the new configuration and its changes ``{field: (recorded, new)}``. Only the fields
-    of :data:`RESUME_CHANGEABLE` may change; a flag that gives a recorded field another value is a
-    ConfigError (a resumed run is the same run), one that repeats it is fine.
+    ``requested`` is a configuration given again on resume (``--config FILE``); the flags then
+    apply to it. Returns the new configuration and its changes ``{field: (recorded, new)}``. Only
+    the fields of :data:`RESUME_CHANGEABLE` may change; a flag or file that gives a recorded field
+    another value is a ConfigError (a resumed run is the same run), one that repeats it is fine.
     """
-    config = with_overrides(recorded, **flags)
+    config = with_overrides(recorded if requested is None else requested, **flags)
     changes = config_diff(recorded.to_dict(), config.to_dict())
     refused = {k: v for k, v in changes.items() if k not in RESUME_CHANGEABLE}
     if refused:

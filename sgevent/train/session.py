@@ -43,11 +43,13 @@ def start_run(config: TrainConfig, train: SpikeDataset, *, test: SpikeDataset | 
 
 
 def resume_run(path: str | Path, train: SpikeDataset, *, test: SpikeDataset | None = None,
-               overrides: dict[str, Any] | None = None, argv: Sequence[str] | None = None, progress: bool = True,
-               backend=None, extra_provenance: dict[str, Any] | None = None) -> Trainer:
-    """:meth:`Trainer.resume` of the run directory ``path`` (``overrides``: the command's flags)."""
+               overrides: dict[str, Any] | None = None, config: TrainConfig | None = None,
+               argv: Sequence[str] | None = None, progress: bool = True, backend=None,
+               extra_provenance: dict[str, Any] | None = None) -> Trainer:
+    """:meth:`Trainer.resume` of the run directory ``path`` (``overrides``: the command's flags;
+    ``config``: a configuration file given again, compared with the recorded one)."""
     return Trainer.resume(RunDir.open(path), train, test_data=test, progress=progress, backend=backend,
-                          overrides=overrides, argv=argv, extra_provenance=extra_provenance)
+                          overrides=overrides, config=config, argv=argv, extra_provenance=extra_provenance)
 
 
 def evaluate_checkpoint(path: str | Path, data: SpikeDataset, *, dt_override: float | None = None,

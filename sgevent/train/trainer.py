@@ -316,15 +316,16 @@ class Trainer:
 
     @classmethod
     def resume(cls, run: RunDir, train_data: SpikeDataset, *, test_data=None, progress: bool = True,
-               backend=None, overrides: dict[str, Any] | None = None, argv=None,
-               extra_provenance: dict[str, Any] | None = None) -> "Trainer":
+               backend=None, overrides: dict[str, Any] | None = None, config: TrainConfig | None = None,
+               argv=None, extra_provenance: dict[str, Any] | None = None) -> "Trainer":
         """Continue the run in ``run`` exactly where its last good checkpoint stopped (with or
         without a ``backend``, whatever the run started with).
 
-        ``overrides`` are command-line settings (:func:`sgevent.train.config.resume_config`): one
-        that changes the recorded configuration is refused, except more ``epochs`` (or other
-        ``threads``), which is applied, written to ``config.json`` and recorded in this leg's
-        ``provenance_resume_<n>.json``. The side files are repaired first (:meth:`RunDir.recover`).
+        ``overrides`` are command-line settings and ``config`` a configuration given again
+        (:func:`sgevent.train.config.resume_config`): one that changes the recorded one is
+        refused, except more ``epochs`` (or other ``threads``), which is applied, written to
+        ``config.json`` and recorded in this leg's ``provenance_resume_<n>.json``. The side
+        files are repaired first (:meth:`RunDir.recover`).
 
         Raises
         ------
@@ -334,7 +335,7 @@ class Trainer:
             No checkpoint can be read (every one fails its checksums or is incomplete).
         """
         recorded = TrainConfig.from_dict(run.read_config())
-        config, changes = resume_config(recorded, **(overrides or {}))
+        config, changes = resume_config(recorded, config, **(overrides or {}))
         t = cls(config, train_data, run, test_data=test_data, progress=progress, backend=backend)
         source = t._resume_from_files()
         if t.epoch > config.epochs:

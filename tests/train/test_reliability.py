@@ -370,3 +370,14 @@ def test_an_exploding_finite_loss_stops_naming_a_checkpoint_from_before_it(tmp_p
     path, step = _good_checkpoint(str(e.value))
     assert step == 0 and path == t.run.checkpoint_prev  # step 2's weights gave the bad loss
     assert not t.run.results_path.exists()
+
+
+def test_resume_compares_a_config_file_given_again(tmp_path, capsys):
+    _files(tmp_path)
+    assert _train(tmp_path, "--epochs", "1") == 0
+    same, other = tmp_path / "same.json", tmp_path / "other.json"
+    same.write_text(json.dumps({**CFG, "epochs": 1}))
+    other.write_text(json.dumps({**CFG, "epochs": 1, "optim": {"lr": 0.05}}))
+    assert _resume(tmp_path, "--config", str(other)) == 2
+    assert "optim.lr" in capsys.readouterr().err
+    assert _resume(tmp_path, "--config", str(same)) == 0
