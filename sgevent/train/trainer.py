@@ -370,8 +370,8 @@ class Trainer:
         good = self._last_good_checkpoint(bad_step)
         where = f"at epoch {self.epoch + 1}, step {self.step + 1}"
         if good is None:
-            hint = ("there is no last good checkpoint to go back to (none was written before it); start again "
-                    "with a lower learning rate")
+            hint = ("there is no last good checkpoint to go back to (none holds weights from before it: the "
+                    "network already failed at its start); check the configuration (lr, weight_gain, theta_0)")
         else:
             hint = f"the last good checkpoint is {good[0]} (step {good[1]})"
         return TrainingError(f"training diverged {where}: {what}; {hint}")
