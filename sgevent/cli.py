@@ -22,44 +22,51 @@ from pathlib import Path
 
 from sgevent.errors import SgeventError
 
-__all__ = ["main"]
+__all__ = ["main", "build_parser", "add_backend_arguments", "start_backend_from_args", "add_synth_arguments",
+           "run_synth", "add_runshd_command"]
 
 
-def _split_files(path: Path) -> dict[str, Path]:
-    """SHD-layout files under ``path``: a file, or a folder with ``*_train.h5``/``*_test.h5``."""
-    if path.is_file():
-        return {path.stem: path}
-    found = {p.stem.rsplit("_", 1)[-1]: p for p in sorted(path.glob("*.h5"))}
-    if not found:
-        raise SgeventError(f"{path}: no .h5 files found (expected e.g. shd_train.h5, shd_test.h5)")
-    return found
+def _split_files(path: str) -> dict[str, Path]:
+    from sgevent.data.shd import split_files
+
+    return split_files(path)
 
 
 def _cmd_data_stats(args: argparse.Namespace) -> int:
     from sgevent.data import load_h5
 
-    for split, p in _split_files(Path(args.path)).items():
+    for split, p in _split_files(args.path).items():
         ds = load_h5(p, n_channels=args.channels)
         print(f"[{split}] {p}")
         print(ds.format_stats())
     return 0
 
 
-def _cmd_synth(args: argparse.Namespace) -> int:
-    from sgevent.data.synth import run_synth
+def run_synth(args: argparse.Namespace) -> int:
+    """``sgevent data synth-digits``: :func:`sgevent.data.synth.generate_synthetic_digits`."""
+    from sgevent.data.synth import generate_synthetic_digits
 
-    return int(run_synth(args) or 0)
+    stats = generate_synthetic_digits(args.out, n_train=args.n_train, n_test=args.n_test, seed=args.seed,
+                                      n_workers=args.workers, progress=True, preset=args.preset)
+    print(f"wrote {', '.join(stats['files'])} in {stats['wall_time_s']:.1f} s")
+    return 0
+
+
+def _train_test_files(data_dir: str) -> tuple[Path, Path]:
+    files = _split_files(data_dir)
+    if "train" not in files or "test" not in files:
+        raise SgeventError(f"{data_dir}: need *_train.h5 and *_test.h5, found {sorted(files)}")
+    return files["train"], files["test"]
 
 
 def _cmd_baseline(args: argparse.Namespace) -> int:
     from sgevent.data import load_h5
     from sgevent.studies.baseline import logistic_baseline
 
-    files = _split_files(Path(args.data_dir))
-    if "train" not in files or "test" not in files:
-        raise SgeventError(f"{args.data_dir}: need *_train.h5 and *_test.h5, found {sorted(files)}")
-    train, test = load_h5(files["train"]), load_h5(files["test"])
-    res = logistic_baseline(train, test, n_time_bins=args.time_bins, n_channel_groups=args.channel_groups, seed=args.seed)
+    train_file, test_file = _train_test_files(args.data_dir)
+    train, test = load_h5(train_file), load_h5(test_file)
+    res = logistic_baseline(train, test, n_time_bins=args.time_bins, n_channel_groups=args.channel_groups,
+                            seed=args.seed)
     print(f"logistic baseline ({args.time_bins} time bins x {args.channel_groups} channel groups): "
           f"train {res['train_accuracy']:.3f}  test {res['test_accuracy']:.3f}")
     if args.out:
@@ -67,80 +74,70 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train_config(args: argparse.Namespace):
-    from dataclasses import replace
+_OVERRIDES = ("epochs", "batch_size", "seed", "threads", "window", "max_train_samples", "max_eval_samples", "dt",
+              "lr")
 
-    from sgevent.train.config import TrainConfig, load_config
 
-    cfg = load_config(args.config) if args.config else TrainConfig()
-    over = {k: getattr(args, k) for k in ("epochs", "batch_size", "seed", "threads", "window",
-                                           "max_train_samples", "max_eval_samples") if getattr(args, k) is not None}
-    if args.dt is not None:
-        over["dt"] = None if args.dt <= 0 else args.dt
-    cfg = replace(cfg, **over)
-    if args.lr is not None:
-        cfg = replace(cfg, optim=replace(cfg.optim, lr=args.lr))
-    return cfg
+def start_backend_from_args(args: argparse.Namespace, config=None):
+    """The Dask backend asked for by ``--workers`` / ``--scheduler`` (None without them)."""
+    workers, scheduler = getattr(args, "workers", None), getattr(args, "scheduler", None)
+    if workers is None and scheduler is None:
+        return None
+    from sgevent.train.distributed import start_backend
+
+    return start_backend(workers, scheduler, config=config)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from sgevent.data import load_h5
-    from sgevent.train.config import TrainConfig
-    from sgevent.train.distributed import start_backend_from_args
+    from sgevent.train.config import TrainConfig, load_config, resume_config, with_overrides
     from sgevent.train.rundir import RunDir
-    from sgevent.train.trainer import Trainer
+    from sgevent.train.session import resume_run, start_run
 
-    files = _split_files(Path(args.data_dir))
+    files = _split_files(args.data_dir)
     if "train" not in files:
         raise SgeventError(f"{args.data_dir}: no *_train.h5 file")
-    run = RunDir.open(args.resume) if args.resume else None
-    cfg = TrainConfig.from_dict(run.read_config()) if run is not None else _train_config(args)
+    flags = {k: getattr(args, k) for k in _OVERRIDES if getattr(args, k) is not None}
+    given = load_config(args.config) if args.config else None
+    if args.resume:  # checked before any data is read or a cluster started
+        cfg = resume_config(TrainConfig.from_dict(RunDir.open(args.resume).read_config()), given, **flags)[0]
+    else:
+        cfg = with_overrides(given or TrainConfig(), **flags)
+    train = load_h5(files["train"])
+    test = load_h5(files["test"]) if "test" in files else None
+    print(train.format_stats())
     backend = start_backend_from_args(args, cfg)  # None without --workers / --scheduler
     extra = None if backend is None else {"backend": backend.describe()}
+    common = dict(test=test, argv=sys.argv, progress=not args.quiet, backend=backend, extra_provenance=extra)
     try:
-        train = load_h5(files["train"])
-        test = load_h5(files["test"]) if "test" in files else None
-        print(train.format_stats())
-        if run is not None:
-            if extra is not None:  # record the cluster of this leg in provenance_resume_<n>.json
-                RunDir.create(run.path.parent, run.path.name, exist_ok=True, seed=cfg.seed, argv=sys.argv,
-                              extra_provenance=extra)
-            trainer = Trainer.resume(run, train, test_data=test, progress=not args.quiet, backend=backend)
+        if args.resume:
+            trainer = resume_run(args.resume, train, overrides=flags, config=given, **common)
         else:
-            run = RunDir.create(args.runs, args.name, config=cfg.to_dict(), seed=cfg.seed, argv=sys.argv,
-                                extra_provenance=extra)
-            trainer = Trainer(cfg, train, run, test_data=test, progress=not args.quiet, backend=backend)
-        print(f"run directory: {run.path}" + ("" if backend is None else
+            trainer = start_run(cfg, train, runs=args.runs, name=args.name, **common)
+        print(f"run directory: {trainer.run.path}" + ("" if backend is None else
               f"  (Dask scheduler {backend.address}, {backend.n_shards} shards per mini-batch)"))
         res = trainer.fit()
     finally:
         if backend is not None:
             backend.close()
     if "test_accuracy" in res:
-        print(f"test accuracy {res['test_accuracy']:.4f}, hidden spikes per sample {res['test_hidden_spikes_per_sample']}")
+        print(f"test accuracy {res['test_accuracy']:.4f}, "
+              f"hidden spikes per sample {res['test_hidden_spikes_per_sample']}")
     return 0
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
     from sgevent.data import load_h5
-    from sgevent.train.batch import evaluate
-    from sgevent.train.checkpoint import load_checkpoint, payload_to_network
-    from sgevent.train.config import TrainConfig
-    from sgevent.train.trainer import default_window
+    from sgevent.train.session import evaluate_checkpoint
 
-    d = load_checkpoint(args.checkpoint)
-    net = payload_to_network(d["net"])
-    cfg = TrainConfig.from_dict(d["config"])
-    files = _split_files(Path(args.data_dir))
+    files = _split_files(args.data_dir)
     if args.split not in files:
         raise SgeventError(f"{args.data_dir}: no file for split {args.split!r}; found {sorted(files)}")
-    data = load_h5(files[args.split])
-    window = cfg.window or default_window(data, cfg.learn.learn_period)
-    dt = cfg.dt if args.dt is None else (None if args.dt <= 0 else args.dt)
-    res = evaluate(net, data, dt=dt, window=window, learn_period=cfg.learn.learn_period,
-                   threads=args.threads or (os.cpu_count() or 1))
+    res = evaluate_checkpoint(args.checkpoint, load_h5(files[args.split]), dt_override=args.dt,
+                              threads=args.threads or (os.cpu_count() or 1))
     out = {k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in res.items()}
-    out.update({"checkpoint": str(args.checkpoint), "data": str(files[args.split]), "dt": dt})
+    out.update({"checkpoint": str(args.checkpoint), "data": str(files[args.split])})
+    dt = res["dt"]
     print(f"{files[args.split]}: accuracy {res['accuracy']:.4f} on {res['n_samples']} samples, "
           f"hidden spikes per sample {res['hidden_spikes_per_sample']}, dt={'continuous' if dt is None else dt}")
     if args.out:
@@ -148,11 +145,30 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="sgevent", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="command", required=True)
-    from sgevent.train.distributed import add_backend_arguments  # argparse only: dask is imported when a backend starts
+def add_backend_arguments(p: argparse.ArgumentParser) -> None:
+    """``--workers N`` / ``--scheduler ADDRESS`` (one or the other)."""
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--workers", type=int, metavar="N",
+                   help="Dask: start a local cluster of N single-threaded worker processes on this machine")
+    g.add_argument("--scheduler", metavar="ADDRESS",
+                   help="Dask: join the cluster whose scheduler is at ADDRESS (e.g. tcp://10.0.0.1:8786)")
 
+
+def add_synth_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``sgevent data synth-digits`` arguments."""
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder, e.g. datasets/synth/SHD")
+    parser.add_argument("--n-train", type=int, default=2000, metavar="N", help="training samples (default 2000)")
+    parser.add_argument("--n-test", type=int, default=500, metavar="M", help="test samples (default 500)")
+    parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed (default 0)")
+    parser.add_argument("--workers", type=int, default=None, metavar="W",
+                        help="worker processes (default: all cores)")
+    from sgevent.data.presets import DEFAULT_PRESET, PRESETS
+
+    parser.add_argument("--preset", choices=sorted(PRESETS), default=DEFAULT_PRESET,
+                        help=f"speakers and recording conditions (default {DEFAULT_PRESET}; see sgevent.data.presets)")
+
+
+def _add_data_commands(sub) -> None:
     data = sub.add_parser("data", help="datasets")
     dsub = data.add_subparsers(dest="data_command", required=True)
     st = dsub.add_parser("stats", help="statistics of SHD-layout files")
@@ -160,13 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--channels", type=int, default=700)
     st.set_defaults(func=_cmd_data_stats)
     sy = dsub.add_parser("synth-digits", help="generate the synthetic spoken digits (SHD layout)")
-    try:
-        from sgevent.data.synth import add_synth_arguments
-    except ImportError:  # the generator's optional dependencies (espeakng-loader) are missing
-        add_synth_arguments = None
-    if add_synth_arguments is not None:
-        add_synth_arguments(sy)
-    sy.set_defaults(func=_cmd_synth)
+    add_synth_arguments(sy)
+    sy.set_defaults(func=run_synth)
 
     bl = sub.add_parser("baseline", help="logistic regression on binned spike counts")
     bl.add_argument("--data-dir", required=True)
@@ -176,10 +187,12 @@ def build_parser() -> argparse.ArgumentParser:
     bl.add_argument("--out", help="write the result as JSON here")
     bl.set_defaults(func=_cmd_baseline)
 
+
+def _add_train_command(sub) -> None:
     tr = sub.add_parser("train", help="train on SHD-layout files (a config file plus flags)")
     tr.add_argument("--data-dir", required=True, help="folder with *_train.h5 (and *_test.h5)")
     tr.add_argument("--config", help="JSON file with TrainConfig fields")
-    tr.add_argument("--resume", help="continue the run in this run directory")
+    tr.add_argument("--resume", help="continue the run in this run directory (only --epochs may change)")
     tr.add_argument("--runs", default="runs", help="parent of run directories")
     tr.add_argument("--name", help="run name (default: timestamp)")
     tr.add_argument("--epochs", type=int)
@@ -188,24 +201,55 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--dt", type=float, help="grid step in s (0: continuous)")
     tr.add_argument("--window", type=float)
     tr.add_argument("--seed", type=int)
-    tr.add_argument("--threads", type=int, help="threads running a mini-batch's samples in this process (0: all cores)")
-    add_backend_arguments(tr)  # --workers N | --scheduler ADDRESS (Dask)
+    tr.add_argument("--threads", type=int, help="threads running a mini-batch's samples in this process (0: all)")
+    add_backend_arguments(tr)
     tr.add_argument("--max-train-samples", dest="max_train_samples", type=int)
     tr.add_argument("--max-eval-samples", dest="max_eval_samples", type=int)
     tr.add_argument("--quiet", action="store_true")
     tr.set_defaults(func=_cmd_train)
 
-    ev = sub.add_parser("eval", help="evaluate a checkpoint on SHD-layout files")
+    ev = sub.add_parser("eval", help="evaluate a checkpoint on SHD-layout files (with its training settings)")
     ev.add_argument("--checkpoint", required=True)
     ev.add_argument("--data-dir", required=True)
     ev.add_argument("--split", default="test")
-    ev.add_argument("--dt", type=float, help="override the time model (0: continuous)")
+    ev.add_argument("--dt", type=float, help="override the time model on purpose (0: continuous)")
     ev.add_argument("--threads", type=int, default=0, help="threads (0: all cores)")
     ev.add_argument("--out", help="write the result as JSON here")
     ev.set_defaults(func=_cmd_eval)
 
-    from sgevent.studies.run_shd import add_runshd_command
 
+def _cmd_runshd(args: argparse.Namespace) -> int:
+    from sgevent.studies.run_shd import run_shd
+
+    run_shd(args.data, quick=args.quick, root=args.root, runs=args.runs, name=args.name, config_path=args.config,
+            progress=not args.quiet)
+    return 0
+
+
+def add_runshd_command(sub) -> argparse.ArgumentParser:
+    """Add ``run-shd`` to an argparse sub-command set (``sgevent run-shd ...``)."""
+    from sgevent.studies.run_shd import DATA_CHOICES
+
+    p = sub.add_parser("run-shd", help="train on SHD (or its synthetic stand-in), baseline, report")
+    p.add_argument("--data", choices=DATA_CHOICES, default="auto",
+                   help="auto: real SHD if present or downloadable, else the synthetic stand-in (default); "
+                        "shd: the real set only; synth: the stand-in")
+    p.add_argument("--quick", action="store_true", help="small data and configs/run_shd_quick.json (smoke run)")
+    p.add_argument("--config", help="training configuration JSON (default configs/run_shd[_quick].json)")
+    p.add_argument("--name", help="run name (default shd-<data>[-quick]-<timestamp>)")
+    p.add_argument("--root", default="datasets", help="data root (default datasets)")
+    p.add_argument("--runs", default="runs", help="parent of run directories (default runs)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_runshd)
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="sgevent", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    _add_data_commands(sub)
+    _add_train_command(sub)
     add_runshd_command(sub)
     _add_study_commands(sub)
     _add_toy_commands(sub)
@@ -244,8 +288,6 @@ class _StudyBackend:
         self.args, self.backend = args, None
 
     def __enter__(self):
-        from sgevent.train.distributed import start_backend_from_args
-
         self.backend = start_backend_from_args(self.args)
         return self.backend
 
@@ -289,8 +331,6 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 def _add_study_options(p: argparse.ArgumentParser) -> None:
     """The options both studies take."""
-    from sgevent.train.distributed import add_backend_arguments
-
     p.add_argument("--data-dir", required=True, help="folder with *_train.h5 and *_test.h5 (SHD layout)")
     p.add_argument("--config", help="JSON TrainConfig (default: the studies' small configuration)")
     p.add_argument("--quick", action="store_true", help="smoke run of a minute or two")

@@ -31,12 +31,14 @@ def test_train_then_eval(tmp_path, capsys):
     write_shd_file(tmp_path / "shd_train.h5", n_samples=24, n_classes=3, n_channels=700, n_speakers=4, seed=1)
     write_shd_file(tmp_path / "shd_test.h5", n_samples=9, n_classes=3, n_channels=700, n_speakers=2, seed=2)
     cfg = tmp_path / "cfg.json"
-    cfg.write_text(json.dumps({"batch_size": 8, "net": {"hidden": [6], "n_buckets": 2}, "learn": {"learn_period": 0.05}}))
+    cfg.write_text(json.dumps({"batch_size": 8, "net": {"hidden": [6], "n_buckets": 2},
+                               "learn": {"learn_period": 0.05}}))
     runs = tmp_path / "runs"
     assert main(["train", "--data-dir", str(tmp_path), "--config", str(cfg), "--epochs", "1", "--runs", str(runs),
                  "--name", "r", "--window", "0.2", "--threads", "1", "--quiet"]) == 0
     run = runs / "r"
-    for f in ("config.json", "provenance.json", "metrics.jsonl", "checkpoint_last.h5", "checkpoint_best.h5", "results.json"):
+    for f in ("config.json", "provenance.json", "metrics.jsonl", "checkpoint_last.h5", "checkpoint_best.h5",
+              "results.json"):
         assert (run / f).exists(), f
     out_json = tmp_path / "eval.json"
     assert main(["eval", "--checkpoint", str(run / "checkpoint_best.h5"), "--data-dir", str(tmp_path),

@@ -14,6 +14,7 @@ from sgevent.data.shd import (
     load_h5,
     load_split,
     speaker_split,
+    split_files,
 )
 from sgevent.data.tonic_adapter import events_to_channels, from_tonic
 
@@ -26,6 +27,7 @@ __all__ = [
     "load_split",
     "find_or_download",
     "speaker_split",
+    "split_files",
     "clear_cache",
     "from_tonic",
     "events_to_channels",

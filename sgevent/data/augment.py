@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from sgevent.errors import ConfigError
+from sgevent.errors import check_float, check_int
 
 __all__ = ["AugmentConfig", "Augment", "channel_shift", "time_jitter", "time_stretch", "event_dropout"]
 
@@ -63,14 +63,11 @@ class AugmentConfig:
     event_dropout: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.channel_shift < 0 or int(self.channel_shift) != self.channel_shift:
-            raise ConfigError(f"augment.channel_shift must be an integer >= 0, got {self.channel_shift}")
-        if not (0 <= self.time_jitter < np.inf):
-            raise ConfigError(f"augment.time_jitter must be >= 0 s, got {self.time_jitter}")
-        if not (0 <= self.time_stretch < 1):
-            raise ConfigError(f"augment.time_stretch must be in [0, 1), got {self.time_stretch}")
-        if not (0 <= self.event_dropout < 1):
-            raise ConfigError(f"augment.event_dropout must be in [0, 1), got {self.event_dropout}")
+        object.__setattr__(self, "channel_shift", check_int("augment.channel_shift", self.channel_shift, lo=0))
+        object.__setattr__(self, "time_jitter", check_float("augment.time_jitter", self.time_jitter, lo=0.0))
+        for name in ("time_stretch", "event_dropout"):
+            value = check_float(f"augment.{name}", getattr(self, name), lo=0.0, hi=1.0, hi_open=True)
+            object.__setattr__(self, name, value)
 
     @property
     def active(self) -> bool:
@@ -85,7 +82,11 @@ class AugmentConfig:
 
 
 class Augment:
-    """Callable ``(times, units, rng) -> (times, units)`` applying the configured transforms."""
+    """Callable ``(times, units, rng) -> (times, units)`` applying the configured transforms.
+
+    Events are first sorted by (time, unit), so the result does not depend on the order of
+    events that share a time.
+    """
 
     def __init__(self, config: AugmentConfig, n_channels: int) -> None:
         self.config = config
@@ -94,6 +95,10 @@ class Augment:
     def __call__(self, times, units, rng):
         c = self.config
         t, u = np.asarray(times, dtype=np.float64), np.asarray(units, dtype=np.int64)
+        # Events sharing a time come in file order; sort by (time, unit) so that the random draws
+        # (one per event) do not depend on how the file happened to order them.
+        order = np.lexsort((u, t))
+        t, u = t[order], u[order]
         if c.event_dropout:
             t, u = event_dropout(t, u, rng, c.event_dropout)
         if c.channel_shift:

@@ -79,6 +79,89 @@ def _readonly(a: np.ndarray) -> np.ndarray:
     return view
 
 
+def _is_count(x: Any) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
+
+
+def _check_counts(where: str, n_channels: Any, n_classes: Any) -> tuple[int, int]:
+    if not _is_count(n_channels):
+        raise DataError(f"{where}: n_channels must be an int, got {n_channels!r}")
+    if not _is_count(n_classes):
+        raise DataError(f"{where}: n_classes must be an int, got {n_classes!r}")
+    if n_channels < 1 or n_classes < 1:
+        raise DataError(
+            f"{where}: n_channels and n_classes must be >= 1, got {n_channels} and {n_classes}"
+        )
+    return int(n_channels), int(n_classes)
+
+
+def _check_kinds(where: str, times: np.ndarray, units: np.ndarray, offsets: np.ndarray, labels: np.ndarray,
+                 speakers: np.ndarray) -> None:
+    fields = (("times", times), ("units", units), ("offsets", offsets), ("labels", labels), ("speakers", speakers))
+    for field, arr in fields:
+        if arr.ndim != 1:
+            raise DataError(f"{where}: field '{field}' must be 1-D, got shape {arr.shape}")
+    if times.size and not (
+        np.issubdtype(times.dtype, np.floating) or np.issubdtype(times.dtype, np.integer)
+    ):
+        raise DataError(f"{where}: field 'times' must hold real seconds, got {times.dtype}")
+    for field, arr in fields[1:]:
+        if arr.size and not np.issubdtype(arr.dtype, np.integer):
+            raise DataError(
+                f"{where}: field '{field}' must hold integers, got dtype {arr.dtype}"
+            )
+
+
+def _check_offsets(where: str, offsets: np.ndarray, n_samples: int, n_speakers: int, n_times: int,
+                   n_units: int) -> np.ndarray:
+    if offsets.shape[0] != n_samples + 1:
+        raise DataError(
+            f"{where}: field 'offsets' has {offsets.shape[0]} entries; expected "
+            f"n_samples + 1 = {n_samples + 1}"
+        )
+    if n_speakers != n_samples:
+        raise DataError(
+            f"{where}: field 'speakers' has {n_speakers} entries; expected one per "
+            f"sample ({n_samples})"
+        )
+    if n_times != n_units:
+        raise DataError(
+            f"{where}: fields 'times' and 'units' have {n_times} and "
+            f"{n_units} events; expected the same number"
+        )
+    offsets = offsets.astype(np.int64, copy=False)
+    if offsets[0] != 0 or offsets[-1] != n_times:
+        raise DataError(
+            f"{where}: field 'offsets' must start at 0 and end at the number of events "
+            f"({n_times}), got {offsets[0]} and {offsets[-1]}"
+        )
+    bad = np.flatnonzero(np.diff(offsets) < 0)
+    if bad.size:
+        raise DataError(
+            f"{where}: sample {bad[0]}, field 'offsets': offsets must be non-decreasing "
+            f"(got {offsets[bad[0]]} then {offsets[bad[0] + 1]})"
+        )
+    return offsets
+
+
+def _check_sorted(where: str, offsets: np.ndarray, times: np.ndarray) -> None:
+    if times.size <= 1:
+        return
+    descending = np.diff(times) < 0
+    # A descent across a sample boundary is fine; only descents inside a sample count.
+    boundary = offsets[1:-1] - 1
+    boundary = boundary[(boundary >= 0) & (boundary < descending.size)]
+    descending[boundary] = False
+    bad = np.flatnonzero(descending)
+    if bad.size:
+        i = int(sample_of_event(offsets, bad[0]))
+        raise DataError(
+            f"{where}: sample {i}, field 'times': times must be sorted within a sample "
+            f"(event {bad[0] + 1 - offsets[i]} at {float(times[bad[0] + 1])} s follows "
+            f"{float(times[bad[0]])} s); build with SpikeDataset.from_lists, which sorts"
+        )
+
+
 @dataclass(frozen=True, eq=False)
 class SpikeDataset:
     """One split of a spiking dataset in flat (CSR-like) arrays.
@@ -135,19 +218,9 @@ class SpikeDataset:
     # ------------------------------------------------------------------ construction
     def __post_init__(self) -> None:
         where = self.source or self.name
-        n_channels = self.n_channels
-        n_classes = self.n_classes
-        if isinstance(n_channels, bool) or not isinstance(n_channels, (int, np.integer)):
-            raise DataError(f"{where}: n_channels must be an int, got {n_channels!r}")
-        if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)):
-            raise DataError(f"{where}: n_classes must be an int, got {n_classes!r}")
-        if n_channels < 1 or n_classes < 1:
-            raise DataError(
-                f"{where}: n_channels and n_classes must be >= 1, got {n_channels} and {n_classes}"
-            )
-        object.__setattr__(self, "n_channels", int(n_channels))
-        object.__setattr__(self, "n_classes", int(n_classes))
-
+        n_channels, n_classes = _check_counts(where, self.n_channels, self.n_classes)
+        object.__setattr__(self, "n_channels", n_channels)
+        object.__setattr__(self, "n_classes", n_classes)
         names = tuple(str(c) for c in self.class_names) or tuple(str(i) for i in range(n_classes))
         if len(names) != n_classes:
             raise DataError(
@@ -155,89 +228,16 @@ class SpikeDataset:
             )
         object.__setattr__(self, "class_names", names)
 
-        times = np.asarray(self.times)
-        units = np.asarray(self.units)
-        offsets = np.asarray(self.offsets)
-        labels = np.asarray(self.labels)
-        speakers = np.asarray(self.speakers)
-        for field, arr in (
-            ("times", times),
-            ("units", units),
-            ("offsets", offsets),
-            ("labels", labels),
-            ("speakers", speakers),
-        ):
-            if arr.ndim != 1:
-                raise DataError(f"{where}: field '{field}' must be 1-D, got shape {arr.shape}")
-        if times.size and not (
-            np.issubdtype(times.dtype, np.floating) or np.issubdtype(times.dtype, np.integer)
-        ):
-            raise DataError(f"{where}: field 'times' must hold real seconds, got {times.dtype}")
-        for field, arr in (("units", units), ("offsets", offsets), ("labels", labels),
-                           ("speakers", speakers)):
-            if arr.size and not np.issubdtype(arr.dtype, np.integer):
-                raise DataError(
-                    f"{where}: field '{field}' must hold integers, got dtype {arr.dtype}"
-                )
-        n_samples = labels.shape[0]
-        if offsets.shape[0] != n_samples + 1:
-            raise DataError(
-                f"{where}: field 'offsets' has {offsets.shape[0]} entries; expected "
-                f"n_samples + 1 = {n_samples + 1}"
-            )
-        if speakers.shape[0] != n_samples:
-            raise DataError(
-                f"{where}: field 'speakers' has {speakers.shape[0]} entries; expected one per "
-                f"sample ({n_samples})"
-            )
-        if times.shape[0] != units.shape[0]:
-            raise DataError(
-                f"{where}: fields 'times' and 'units' have {times.shape[0]} and "
-                f"{units.shape[0]} events; expected the same number"
-            )
-        offsets = offsets.astype(np.int64, copy=False)
-        if offsets[0] != 0 or offsets[-1] != times.shape[0]:
-            raise DataError(
-                f"{where}: field 'offsets' must start at 0 and end at the number of events "
-                f"({times.shape[0]}), got {offsets[0]} and {offsets[-1]}"
-            )
-        bad = np.flatnonzero(np.diff(offsets) < 0)
-        if bad.size:
-            raise DataError(
-                f"{where}: sample {bad[0]}, field 'offsets': offsets must be non-decreasing "
-                f"(got {offsets[bad[0]]} then {offsets[bad[0] + 1]})"
-            )
-
+        times, units, offsets, labels, speakers = (
+            np.asarray(a) for a in (self.times, self.units, self.offsets, self.labels, self.speakers)
+        )
+        _check_kinds(where, times, units, offsets, labels, speakers)
+        offsets = _check_offsets(where, offsets, labels.shape[0], speakers.shape[0], times.shape[0],
+                                 units.shape[0])
         # Validate in float64 / int64 before narrowing anything.
         times = times.astype(np.float64, copy=False)
-        bad = np.flatnonzero(~np.isfinite(times))
-        if bad.size:
-            self._raise_event(offsets, bad[0], "times", times[bad[0]], "a finite time in seconds")
-        bad = np.flatnonzero(times < 0)
-        if bad.size:
-            self._raise_event(offsets, bad[0], "times", times[bad[0]], "a time >= 0 s")
-        if units.size:
-            units64 = units.astype(np.int64, copy=False)
-            bad = np.flatnonzero((units64 < 0) | (units64 >= n_channels))
-            if bad.size:
-                self._raise_event(
-                    offsets, bad[0], "units", units64[bad[0]],
-                    f"a channel in 0..{n_channels - 1} (n_channels={n_channels})",
-                )
-        if times.size > 1:
-            descending = np.diff(times) < 0
-            # A descent across a sample boundary is fine; only descents inside a sample count.
-            boundary = offsets[1:-1] - 1
-            boundary = boundary[(boundary >= 0) & (boundary < descending.size)]
-            descending[boundary] = False
-            bad = np.flatnonzero(descending)
-            if bad.size:
-                i = int(sample_of_event(offsets, bad[0]))
-                raise DataError(
-                    f"{where}: sample {i}, field 'times': times must be sorted within a sample "
-                    f"(event {bad[0] + 1 - offsets[i]} at {float(times[bad[0] + 1])} s follows "
-                    f"{float(times[bad[0]])} s); build with SpikeDataset.from_lists, which sorts"
-                )
+        self._check_events(offsets, times, units, n_channels)
+        _check_sorted(where, offsets, times)
         labels = labels.astype(np.int64, copy=False)
         bad = np.flatnonzero((labels < 0) | (labels >= n_classes))
         if bad.size:
@@ -258,6 +258,22 @@ class SpikeDataset:
         object.__setattr__(self, "offsets", _readonly(offsets))
         object.__setattr__(self, "labels", _readonly(labels))
         object.__setattr__(self, "speakers", _readonly(speakers))
+
+    def _check_events(self, offsets: np.ndarray, times: np.ndarray, units: np.ndarray, n_channels: int) -> None:
+        bad = np.flatnonzero(~np.isfinite(times))
+        if bad.size:
+            self._raise_event(offsets, bad[0], "times", times[bad[0]], "a finite time in seconds")
+        bad = np.flatnonzero(times < 0)
+        if bad.size:
+            self._raise_event(offsets, bad[0], "times", times[bad[0]], "a time >= 0 s")
+        if units.size:
+            units64 = units.astype(np.int64, copy=False)
+            bad = np.flatnonzero((units64 < 0) | (units64 >= n_channels))
+            if bad.size:
+                self._raise_event(
+                    offsets, bad[0], "units", units64[bad[0]],
+                    f"a channel in 0..{n_channels - 1} (n_channels={n_channels})",
+                )
 
     def _raise_event(
         self, offsets: np.ndarray, event_idx: int, field: str, value: Any, expected: str

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from sgevent.data.dataset import SpikeDataset, sample_of_event, sort_within_samples
+from sgevent.data.splits import speaker_split
 from sgevent.errors import ConfigError, DataError
 
 __all__ = [
@@ -39,9 +40,13 @@ __all__ = [
     "find_or_download",
     "speaker_split",
     "clear_cache",
+    "split_files",
 ]
 
 BASE_URL = "https://zenkelab.org/datasets/"
+#: Default largest spike time :func:`load_h5` accepts (s). SHD/SSC samples last under 1.5 s; a
+#: time past this is taken as a unit error (microseconds stored as seconds), not as data.
+MAX_TIME_S = 1000.0
 
 
 @dataclass(frozen=True)
@@ -161,7 +166,8 @@ def _where_event(path: str, offsets: np.ndarray, event_idx: int) -> tuple[int, i
     return i, int(event_idx - offsets[i])
 
 
-def _read_h5(path: str, n_channels: int, n_classes: int | None, name: str) -> SpikeDataset:
+def _read_raw(path: str) -> dict[str, Any]:
+    """The raw fields of an SHD-layout file (the file is always closed)."""
     import h5py  # kept local: importing sgevent.data must not pull in h5py
 
     try:
@@ -175,46 +181,52 @@ def _read_h5(path: str, n_channels: int, n_classes: int | None, name: str) -> Sp
             "HDF5 file (download it again)"
         ) from exc
     with f:
-        labels_raw = _read_field(f, path, "labels", None)
-        n = int(np.shape(labels_raw)[0]) if np.ndim(labels_raw) == 1 else -1
-        if n < 0:
-            raise DataError(
-                f"{path}: field 'labels': expected a 1-D array, got shape {np.shape(labels_raw)}"
-            )
-        times_raw = _read_field(f, path, "spikes/times", n)
-        units_raw = _read_field(f, path, "spikes/units", n)
-        keys_raw = _read_field(f, path, "extra/keys", None)
-        speakers_raw = _read_field(f, path, "extra/speaker", n) if "extra/speaker" in f else None
+        labels = _read_field(f, path, "labels", None)
+        if np.ndim(labels) != 1:
+            raise DataError(f"{path}: field 'labels': expected a 1-D array, got shape {np.shape(labels)}")
+        n = int(np.shape(labels)[0])
+        return {
+            "n": n,
+            "labels": labels,
+            "spikes/times": _read_field(f, path, "spikes/times", n),
+            "spikes/units": _read_field(f, path, "spikes/units", n),
+            "extra/keys": _read_field(f, path, "extra/keys", None),
+            "extra/speaker": _read_field(f, path, "extra/speaker", n) if "extra/speaker" in f else None,
+        }
 
-    for key, arr in (("spikes/times", times_raw), ("spikes/units", units_raw)):
+
+def _check_shapes(path: str, raw: dict[str, Any]) -> None:
+    n = raw["n"]
+    for key in ("spikes/times", "spikes/units"):
+        arr = raw[key]
         if np.ndim(arr) != 1 or arr.shape[0] != n:
             raise DataError(
                 f"{path}: sample index: none, field '{key}': has shape {np.shape(arr)}; "
                 f"expected one variable-length array per sample ({n} samples, as in 'labels')"
             )
-    if speakers_raw is not None and (np.ndim(speakers_raw) != 1 or speakers_raw.shape[0] != n):
+    spk = raw["extra/speaker"]
+    if spk is not None and (np.ndim(spk) != 1 or spk.shape[0] != n):
         raise DataError(
             f"{path}: sample index: none, field 'extra/speaker': has shape "
-            f"{np.shape(speakers_raw)}; expected one speaker id per sample ({n})"
+            f"{np.shape(spk)}; expected one speaker id per sample ({n})"
         )
 
-    # --- class names and the number of classes
-    keys = tuple(
-        k.decode("utf-8", "replace") if isinstance(k, bytes) else str(k)
-        for k in np.ravel(keys_raw)
-    )
+
+def _class_names(path: str, keys_raw: Any, n_classes: int | None) -> tuple[tuple[str, ...], int]:
+    keys = tuple(k.decode("utf-8", "replace") if isinstance(k, bytes) else str(k) for k in np.ravel(keys_raw))
     if n_classes is None:
         n_classes = len(keys)
     elif len(keys) != n_classes:
-        raise DataError(
-            f"{path}: field 'extra/keys': holds {len(keys)} class names; expected {n_classes}"
-        )
+        raise DataError(f"{path}: field 'extra/keys': holds {len(keys)} class names; expected {n_classes}")
     if n_classes < 1:
         raise DataError(f"{path}: field 'extra/keys': is empty; expected the class names")
+    return keys, n_classes
 
-    # --- per-sample lengths
-    n_t = np.fromiter((np.size(a) for a in times_raw), dtype=np.int64, count=n)
-    n_u = np.fromiter((np.size(a) for a in units_raw), dtype=np.int64, count=n)
+
+def _offsets(path: str, raw: dict[str, Any]) -> np.ndarray:
+    n = raw["n"]
+    n_t = np.fromiter((np.size(a) for a in raw["spikes/times"]), dtype=np.int64, count=n)
+    n_u = np.fromiter((np.size(a) for a in raw["spikes/units"]), dtype=np.int64, count=n)
     bad = np.flatnonzero(n_t != n_u)
     if bad.size:
         i = int(bad[0])
@@ -224,55 +236,61 @@ def _read_h5(path: str, n_channels: int, n_classes: int | None, name: str) -> Sp
         )
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(n_t, out=offsets[1:])
+    return offsets
 
-    # --- times: concatenating float16 arrays is exact (no arithmetic); cast to float64 before
-    # anything else touches them.
-    if n and offsets[-1]:
-        t_dtype = np.asarray(times_raw[0]).dtype
-        u_dtype = np.asarray(units_raw[0]).dtype
-        if t_dtype.kind not in "fiu":
-            raise DataError(
-                f"{path}: sample 0, field 'spikes/times': dtype {t_dtype}; expected float seconds"
-            )
-        if u_dtype.kind not in "iu":
-            raise DataError(
-                f"{path}: sample 0, field 'spikes/units': dtype {u_dtype}; expected integer "
-                "channels"
-            )
-        times = np.concatenate(list(times_raw)).astype(np.float64)
-        units_i64 = np.concatenate(list(units_raw)).astype(np.int64)
-    else:
-        times = np.zeros(0, dtype=np.float64)
-        units_i64 = np.zeros(0, dtype=np.int64)
-    del times_raw, units_raw
 
+def _event_dtypes(path: str, raw: dict[str, Any], offsets: np.ndarray) -> None:
+    """Float seconds and integer channels; integer times are refused (usually microseconds)."""
+    i = int(np.flatnonzero(np.diff(offsets))[0])  # first sample with events
+    t_dtype = np.asarray(raw["spikes/times"][i]).dtype
+    u_dtype = np.asarray(raw["spikes/units"][i]).dtype
+    if t_dtype.kind in "iu":
+        raise DataError(
+            f"{path}: sample {i}, field 'spikes/times': integer dtype {t_dtype}; expected float seconds "
+            "(integer times are usually microseconds, tonic's convention: store t / 1e6 as float)"
+        )
+    if t_dtype.kind != "f":
+        raise DataError(f"{path}: sample {i}, field 'spikes/times': dtype {t_dtype}; expected float seconds")
+    if u_dtype.kind not in "iu":
+        raise DataError(f"{path}: sample {i}, field 'spikes/units': dtype {u_dtype}; expected integer channels")
+
+
+def _bad_event(path: str, offsets: np.ndarray, bad: np.ndarray, field: str, value: Any, expected: str) -> DataError:
+    i, k = _where_event(path, offsets, bad[0])
+    return DataError(f"{path}: sample {i}, field '{field}': event {k} is {value}; expected {expected}")
+
+
+def _events(path: str, raw: dict[str, Any], offsets: np.ndarray, n_channels: int,
+            max_time_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """Flat float64 times and int64 units, checked (finite, 0 <= t <= max_time_s, channel range)."""
+    if not (raw["n"] and offsets[-1]):
+        return np.zeros(0, dtype=np.float64), np.zeros(0, dtype=np.int64)
+    _event_dtypes(path, raw, offsets)
+    # concatenating float16 arrays is exact (no arithmetic); cast to float64 before anything else
+    times = np.concatenate(list(raw["spikes/times"])).astype(np.float64)
+    units = np.concatenate(list(raw["spikes/units"])).astype(np.int64)
     bad = np.flatnonzero(~np.isfinite(times))
     if bad.size:
-        i, k = _where_event(path, offsets, bad[0])
-        raise DataError(
-            f"{path}: sample {i}, field 'spikes/times': event {k} is {float(times[bad[0]])}; "
-            "expected a finite time in seconds"
-        )
+        raise _bad_event(path, offsets, bad, "spikes/times", float(times[bad[0]]), "a finite time in seconds")
     bad = np.flatnonzero(times < 0)
     if bad.size:
-        i, k = _where_event(path, offsets, bad[0])
-        raise DataError(
-            f"{path}: sample {i}, field 'spikes/times': event {k} is {float(times[bad[0]])} s; "
-            "expected a time >= 0 s"
-        )
-    bad = np.flatnonzero((units_i64 < 0) | (units_i64 >= n_channels))
+        raise _bad_event(path, offsets, bad, "spikes/times", f"{float(times[bad[0]])} s", "a time >= 0 s")
+    bad = np.flatnonzero(times > max_time_s)
     if bad.size:
-        i, k = _where_event(path, offsets, bad[0])
-        raise DataError(
-            f"{path}: sample {i}, field 'spikes/units': event {k} is {units_i64[bad[0]]}; "
-            f"expected a channel in 0..{n_channels - 1} (n_channels={n_channels})"
-        )
+        raise _bad_event(path, offsets, bad, "spikes/times", f"{float(times[bad[0]])} s",
+                         f"a time in seconds of at most max_time_s = {max_time_s:g} s (microseconds or "
+                         "milliseconds stored as seconds?)")
+    bad = np.flatnonzero((units < 0) | (units >= n_channels))
+    if bad.size:
+        raise _bad_event(path, offsets, bad, "spikes/units", units[bad[0]],
+                         f"a channel in 0..{n_channels - 1} (n_channels={n_channels})")
+    return times, units
 
-    # --- labels and speakers
+
+def _labels(path: str, labels_raw: np.ndarray, n_classes: int, n_keys: int) -> np.ndarray:
     if labels_raw.size and labels_raw.dtype.kind not in "iu":
         raise DataError(
-            f"{path}: sample index: none, field 'labels': dtype {labels_raw.dtype}; expected "
-            "integer classes"
+            f"{path}: sample index: none, field 'labels': dtype {labels_raw.dtype}; expected integer classes"
         )
     labels = labels_raw.astype(np.int64)
     bad = np.flatnonzero((labels < 0) | (labels >= n_classes))
@@ -280,38 +298,41 @@ def _read_h5(path: str, n_channels: int, n_classes: int | None, name: str) -> Sp
         i = int(bad[0])
         raise DataError(
             f"{path}: sample {i}, field 'labels': got {labels[i]}; expected a class in "
-            f"0..{n_classes - 1} ({len(keys)} names in 'extra/keys', n_classes={n_classes})"
+            f"0..{n_classes - 1} ({n_keys} names in 'extra/keys', n_classes={n_classes})"
         )
-    if speakers_raw is None:
-        speakers = np.full(n, -1, dtype=np.int64)
-    else:
-        if speakers_raw.size and speakers_raw.dtype.kind not in "iu":
-            raise DataError(
-                f"{path}: sample index: none, field 'extra/speaker': dtype "
-                f"{speakers_raw.dtype}; expected integer speaker ids"
-            )
-        speakers = speakers_raw.astype(np.int64)
-        bad = np.flatnonzero(speakers < -1)
-        if bad.size:
-            i = int(bad[0])
-            raise DataError(
-                f"{path}: sample {i}, field 'extra/speaker': got {speakers[i]}; expected a "
-                "speaker id >= 0"
-            )
+    return labels
 
-    times, units_i64 = sort_within_samples(times, units_i64, offsets)
-    return SpikeDataset(
-        times=times,
-        units=units_i64.astype(np.int32),
-        offsets=offsets,
-        labels=labels,
-        speakers=speakers,
-        n_channels=n_channels,
-        n_classes=n_classes,
-        class_names=keys,
-        name=name,
-        source=path,
-    )
+
+def _speakers(path: str, speakers_raw: np.ndarray | None, n: int) -> np.ndarray:
+    if speakers_raw is None:
+        return np.full(n, -1, dtype=np.int64)
+    if speakers_raw.size and speakers_raw.dtype.kind not in "iu":
+        raise DataError(
+            f"{path}: sample index: none, field 'extra/speaker': dtype {speakers_raw.dtype}; expected integer "
+            "speaker ids"
+        )
+    speakers = speakers_raw.astype(np.int64)
+    bad = np.flatnonzero(speakers < -1)
+    if bad.size:
+        i = int(bad[0])
+        raise DataError(f"{path}: sample {i}, field 'extra/speaker': got {speakers[i]}; expected a speaker id >= 0")
+    return speakers
+
+
+def _read_h5(path: str, n_channels: int, n_classes: int | None, name: str,
+             max_time_s: float = MAX_TIME_S) -> SpikeDataset:
+    raw = _read_raw(path)
+    _check_shapes(path, raw)
+    keys, n_classes = _class_names(path, raw["extra/keys"], n_classes)
+    offsets = _offsets(path, raw)
+    times, units = _events(path, raw, offsets, n_channels, max_time_s)
+    labels = _labels(path, raw["labels"], n_classes, len(keys))
+    speakers = _speakers(path, raw["extra/speaker"], raw["n"])
+    del raw
+    times, units = sort_within_samples(times, units, offsets)
+    return SpikeDataset(times=times, units=units.astype(np.int32), offsets=offsets, labels=labels,
+                        speakers=speakers, n_channels=n_channels, n_classes=n_classes, class_names=keys,
+                        name=name, source=path)
 
 
 def load_h5(
@@ -321,6 +342,7 @@ def load_h5(
     n_classes: int | None = None,
     name: str | None = None,
     cache: bool = True,
+    max_time_s: float = MAX_TIME_S,
 ) -> SpikeDataset:
     """Read an SHD/SSC HDF5 file into a :class:`SpikeDataset`.
 
@@ -339,6 +361,9 @@ def load_h5(
         Keep the result in memory, keyed by the resolved path, modification time and size of
         the file (so a rewritten file is read again). The arrays are read-only, so sharing is
         safe; :func:`clear_cache` empties the cache.
+    max_time_s : float
+        Largest spike time accepted (s), default :data:`MAX_TIME_S`. Integer times (e.g. tonic's
+        uint32 microseconds) are refused whatever their values: the layout stores float seconds.
 
     Returns
     -------
@@ -363,16 +388,42 @@ def load_h5(
             f"{p}: file not found; expected an SHD/SSC HDF5 file (see find_or_download)"
         ) from exc
     name = p.stem if name is None else name
-    key = (str(resolved), st.st_mtime_ns, st.st_size, int(n_channels), n_classes, name)
+    key = (str(resolved), st.st_mtime_ns, st.st_size, int(n_channels), n_classes, name, float(max_time_s))
     if cache and key in _CACHE:
         return _CACHE[key]
-    ds = _read_h5(str(resolved), int(n_channels), n_classes, name)
+    ds = _read_h5(str(resolved), int(n_channels), n_classes, name, float(max_time_s))
     if cache:
         _CACHE[key] = ds
     return ds
 
 
 # ---------------------------------------------------------------------- locating files
+def split_files(path: str | os.PathLike[str]) -> dict[str, Path]:
+    """SHD-layout files under ``path``: one file (keyed by its stem), or a folder's ``*_<split>.h5``.
+
+    Raises
+    ------
+    DataError
+        The folder holds no ``.h5`` file, or two files of the same split (e.g. ``shd_train.h5``
+        and ``ssc_train.h5``): which one is meant is then not guessed.
+    """
+    path = Path(path)
+    if path.is_file():
+        return {path.stem: path}
+    if not path.is_dir():
+        raise DataError(f"{path}: no such file or folder; expected an .h5 file or a folder with *_train.h5")
+    found: dict[str, list[Path]] = {}
+    for p in sorted(path.glob("*.h5")):
+        found.setdefault(p.stem.rsplit("_", 1)[-1], []).append(p)
+    if not found:
+        raise DataError(f"{path}: no .h5 files found (expected e.g. shd_train.h5, shd_test.h5)")
+    for split, files in found.items():
+        if len(files) > 1:
+            raise DataError(f"{path}: {len(files)} files for split {split!r} ({', '.join(p.name for p in files)}); "
+                            "expected one: move the others to another folder")
+    return {split: files[0] for split, files in found.items()}
+
+
 def _missing_message(meta: HSDMeta, split: str, root: Path, reason: str) -> str:
     folder = root / meta.name
     h5 = meta.files[split]
@@ -486,73 +537,3 @@ def load_split(
             f"expected {expected} for {meta.name} {split} (incomplete file or another dataset)"
         )
     return ds
-
-
-# ---------------------------------------------------------------------- splits
-def _stratified_split(
-    labels: np.ndarray, val_fraction: float, rng: np.random.Generator
-) -> np.ndarray:
-    val = []
-    for c in np.unique(labels):
-        members = rng.permutation(np.flatnonzero(labels == c))
-        n_val = int(round(val_fraction * members.size))
-        if members.size >= 2:
-            n_val = min(max(n_val, 1), members.size - 1)
-        else:
-            n_val = 0
-        val.append(members[:n_val])
-    return np.concatenate(val) if val else np.zeros(0, dtype=np.int64)
-
-
-def speaker_split(
-    ds: SpikeDataset, val_fraction: float, seed: int | np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """Split a dataset into training and validation indices, whole speakers at a time.
-
-    Parameters
-    ----------
-    ds : SpikeDataset
-        The split to divide (normally a training set).
-    val_fraction : float
-        Wanted fraction of samples in the validation part, ``0 < val_fraction < 1``.
-    seed : int or numpy.random.Generator
-        Seed (or generator) of the random choice; the same seed gives the same split.
-
-    Returns
-    -------
-    train_idx, val_idx : ndarray of int64
-        Sorted, disjoint sample indices covering the dataset.
-
-    Notes
-    -----
-    Speakers are shuffled and moved to validation one by one until it holds at least
-    ``val_fraction`` of the samples; at least one speaker always stays in training, so no
-    speaker is in both parts and validation measures generalisation to new speakers (as the SHD
-    test set, whose speakers are partly unseen, requires).
-
-    When fewer than two speakers are known, or any sample's speaker is unknown (``-1``), a
-    speaker-aware split is impossible and the function falls back to a *stratified random
-    split*: in each class, ``round(val_fraction * n_class)`` random samples (at least one and
-    not all, when the class has two or more) go to validation.
-    """
-    if not 0.0 < float(val_fraction) < 1.0:
-        raise ConfigError(f"val_fraction must be strictly between 0 and 1, got {val_fraction}")
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    n = len(ds)
-    speakers = np.asarray(ds.speakers)
-    unique = np.unique(speakers)
-    if n == 0:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty
-    if unique.size < 2 or (speakers < 0).any():
-        val_idx = _stratified_split(np.asarray(ds.labels), float(val_fraction), rng)
-    else:
-        order = rng.permutation(unique)
-        counts = np.array([np.count_nonzero(speakers == s) for s in order])
-        target = val_fraction * n
-        n_take = int(np.searchsorted(np.cumsum(counts), target, side="left")) + 1
-        n_take = min(max(n_take, 1), unique.size - 1)
-        val_idx = np.flatnonzero(np.isin(speakers, order[:n_take]))
-    mask = np.zeros(n, dtype=bool)
-    mask[val_idx] = True
-    return np.flatnonzero(~mask).astype(np.int64), np.flatnonzero(mask).astype(np.int64)

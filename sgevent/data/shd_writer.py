@@ -108,20 +108,44 @@ def write_shd_h5(
     n = len(times)
     if len(units) != n:
         raise DataError(f"{where}: got {n} time arrays but {len(units)} unit arrays")
-    labels = np.asarray(labels)
-    speakers = np.asarray(speakers)
-    for name, arr, hi in (("labels", labels, len(keys) - 1), ("extra/speaker", speakers, 65535)):
-        if arr.shape != (n,):
-            raise DataError(f"{where}: field '{name}': shape {arr.shape}, expected ({n},)")
-        if n and (arr.dtype.kind not in "iu" or arr.min() < 0 or arr.max() > hi):
-            raise DataError(f"{where}: field '{name}': expected integers in 0..{hi}")
+    labels = _check_ids(where, "labels", labels, n, len(keys) - 1)
+    speakers = _check_ids(where, "extra/speaker", speakers, n, 65535)
     try:
         keys_b = [k.encode("ascii") for k in keys]
     except UnicodeEncodeError as exc:
         raise DataError(f"{where}: field 'extra/keys': class names must be ASCII ({exc})") from exc
+    t16, u16 = _samples(where, times, units, n_channels)
 
-    # Object arrays filled element-wise (np.array(list) would make a 2-D array when all samples
-    # happen to have the same length).
+    ascii_dt = h5py.string_dtype(encoding="ascii")
+    with h5py.File(path, "w", track_order=False) as f:
+        g = f.create_group("spikes")
+        _write_vlen(g, "times", t16, np.float16)
+        _write_vlen(g, "units", u16, np.uint16)
+        f.create_dataset("labels", data=labels.astype(np.uint16), track_times=False)
+        e = f.create_group("extra")
+        e.create_dataset("speaker", data=speakers.astype(np.uint16), track_times=False)
+        e.create_dataset("keys", data=np.array(keys_b, dtype=object), dtype=ascii_dt, track_times=False)
+        if meta_info:
+            _write_meta(e.create_group("meta_info"), meta_info)
+        for name, value in (attrs or {}).items():
+            f.attrs[name] = value
+    return path
+
+
+def _check_ids(where: str, name: str, values: Any, n: int, hi: int) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.shape != (n,):
+        raise DataError(f"{where}: field '{name}': shape {arr.shape}, expected ({n},)")
+    if n and (arr.dtype.kind not in "iu" or arr.min() < 0 or arr.max() > hi):
+        raise DataError(f"{where}: field '{name}': expected integers in 0..{hi}")
+    return arr
+
+
+def _samples(where: str, times: Sequence[np.ndarray], units: Sequence[np.ndarray],
+             n_channels: int) -> tuple[np.ndarray, np.ndarray]:
+    """Checked per-sample float16 times and uint16 units, in object arrays filled element-wise
+    (np.array(list) would make a 2-D array when all samples have the same length)."""
+    n = len(times)
     t16 = np.empty(n, dtype=object)
     u16 = np.empty(n, dtype=object)
     for i in range(n):
@@ -130,33 +154,36 @@ def write_shd_h5(
         _check_sample(where, i, t, u, n_channels)
         t16[i] = t.astype(np.float16)
         u16[i] = u.astype(np.uint16)
+    return t16, u16
 
-    f16 = h5py.vlen_dtype(np.dtype(np.float16))
-    fu16 = h5py.vlen_dtype(np.dtype(np.uint16))
+
+def _write_vlen(group: Any, name: str, items: np.ndarray, dtype: Any) -> None:
+    """A (n,) variable-length dataset. h5py turns an object array of equal-length arrays into a
+    2-D array and fails to broadcast it, so that case is written sample by sample."""
+    import h5py
+
+    ds = group.create_dataset(name, shape=(items.shape[0],), dtype=h5py.vlen_dtype(np.dtype(dtype)),
+                              track_times=False)
+    if not items.shape[0]:
+        return
+    if len({a.shape[0] for a in items}) > 1:
+        ds[...] = items
+    else:
+        for i, a in enumerate(items):
+            ds[i] = a
+
+
+def _write_meta(group: Any, meta_info: Mapping[str, np.ndarray]) -> None:
+    import h5py
+
     ascii_dt = h5py.string_dtype(encoding="ascii")
-    with h5py.File(path, "w", track_order=False) as f:
-        g = f.create_group("spikes")
-        dt = g.create_dataset("times", shape=(n,), dtype=f16, track_times=False)
-        du = g.create_dataset("units", shape=(n,), dtype=fu16, track_times=False)
-        if n:
-            dt[...] = t16
-            du[...] = u16
-        f.create_dataset("labels", data=labels.astype(np.uint16), track_times=False)
-        e = f.create_group("extra")
-        e.create_dataset("speaker", data=speakers.astype(np.uint16), track_times=False)
-        e.create_dataset("keys", data=np.array(keys_b, dtype=object), dtype=ascii_dt, track_times=False)
-        if meta_info:
-            m = e.create_group("meta_info")
-            for name, value in meta_info.items():
-                arr = np.asarray(value)
-                if arr.dtype.kind == "U":
-                    arr = np.array([s.encode("ascii") for s in arr.ravel()], dtype=object)
-                    m.create_dataset(name, data=arr, dtype=ascii_dt, track_times=False)
-                else:
-                    m.create_dataset(name, data=arr, track_times=False)
-        for name, value in (attrs or {}).items():
-            f.attrs[name] = value
-    return path
+    for name, value in meta_info.items():
+        arr = np.asarray(value)
+        if arr.dtype.kind == "U":
+            arr = np.array([s.encode("ascii") for s in arr.ravel()], dtype=object)
+            group.create_dataset(name, data=arr, dtype=ascii_dt, track_times=False)
+        else:
+            group.create_dataset(name, data=arr, track_times=False)
 
 
 def write_tonic_zip(h5_path: str | os.PathLike[str]) -> Path:

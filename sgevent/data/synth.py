@@ -61,7 +61,6 @@ processes (``multiprocessing`` "spawn" context).
 from __future__ import annotations
 
 import _ctypes
-import argparse
 import atexit
 import ctypes
 import os
@@ -77,7 +76,7 @@ from sgevent.errors import ConfigError, DataError
 
 from . import cochlea
 from .noise import make_noise, vtl_warp
-from .presets import DEFAULT_PRESET, EASY_SPEAKERS, PRESETS, Preset, Speaker, get_preset
+from .presets import DEFAULT_PRESET, EASY_SPEAKERS, Preset, Speaker, get_preset
 from .shd_writer import write_shd_h5, write_tonic_zip
 
 __all__ = [
@@ -90,8 +89,6 @@ __all__ = [
     "synthesize_word",
     "render_utterance",
     "generate_synthetic_digits",
-    "add_synth_arguments",
-    "run_synth",
 ]
 
 # --------------------------------------------------------------------------- classes and speakers
@@ -536,25 +533,3 @@ def _write_split(path: Path, part: list, labels: np.ndarray, speakers: np.ndarra
         },
         attrs={"generator": "sgevent.data.synth", "seed": seed, "split": split, "preset": cfg.name},
     )  # fmt: skip
-
-
-# --------------------------------------------------------------------------- CLI entry point
-def add_synth_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the ``sgevent data synth-digits`` arguments to ``parser``."""
-    parser.add_argument("--out", required=True, metavar="DIR", help="output folder, e.g. datasets/synth/SHD")
-    parser.add_argument("--n-train", type=int, default=2000, metavar="N", help="training samples (default 2000)")
-    parser.add_argument("--n-test", type=int, default=500, metavar="M", help="test samples (default 500)")
-    parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed (default 0)")
-    parser.add_argument("--workers", type=int, default=None, metavar="W", help="worker processes (default: all cores)")
-    parser.add_argument("--preset", choices=sorted(PRESETS), default=DEFAULT_PRESET,
-                        help=f"speakers and recording conditions (default {DEFAULT_PRESET}; see sgevent.data.presets)")
-
-
-def run_synth(args: argparse.Namespace) -> int:
-    """Run :func:`generate_synthetic_digits` from parsed arguments; returns the exit code 0."""
-    stats = generate_synthetic_digits(
-        args.out, n_train=args.n_train, n_test=args.n_test, seed=args.seed, n_workers=args.workers, progress=True,
-        preset=args.preset,
-    )
-    print(f"wrote {', '.join(stats['files'])} in {stats['wall_time_s']:.1f} s")
-    return 0

@@ -41,6 +41,46 @@ def _factors(downsample: int | Sequence[int] | None) -> tuple[int, int]:
     return fx, fy
 
 
+def _address(events: np.ndarray, name: str, size: int, where: str, sensor_size) -> np.ndarray:
+    """Integer address field ``name`` (0 when absent), checked to lie in ``0..size-1`` (not for p)."""
+    if name not in events.dtype.names:
+        return np.zeros(events.shape[0], dtype=np.int64)
+    v = events[name]
+    if v.dtype == bool:
+        v = v.astype(np.int64)
+    if v.size and not np.issubdtype(v.dtype, np.integer):
+        if not np.all(np.isfinite(v)) or not np.all(v == np.round(v)):
+            raise DataError(
+                f"{where}, field '{name}': has non-integer values; expected integer "
+                "addresses"
+            )
+    v = v.astype(np.int64)
+    if name == "p":
+        return v
+    bad = np.flatnonzero((v < 0) | (v >= size))
+    if bad.size:
+        raise DataError(
+            f"{where}, field '{name}': event {bad[0]} is {v[bad[0]]}; expected 0..{size - 1} "
+            f"(sensor_size={tuple(sensor_size)})"
+        )
+    return v
+
+
+def _polarity(events: np.ndarray, n_pol: int, where: str, sensor_size) -> np.ndarray:
+    """Polarity channel 0..P-1 (``{-1, 1}`` maps to ``{0, 1}`` when P == 2; ignored when P == 1)."""
+    if n_pol == 1:
+        return np.zeros(events.shape[0], dtype=np.int64)
+    p = _address(events, "p", n_pol, where, sensor_size)
+    if n_pol == 2 and p.size and p.min() == -1 and np.all((p == -1) | (p == 1)):
+        p = (p > 0).astype(np.int64)
+    bad = np.flatnonzero((p < 0) | (p >= n_pol))
+    if bad.size:
+        raise DataError(
+            f"{where}, field 'p': event {bad[0]} is {p[bad[0]]}; expected 0..{n_pol - 1}"
+        )
+    return p
+
+
 def events_to_channels(
     events: np.ndarray,
     sensor_size: tuple[int, int, int],
@@ -93,42 +133,9 @@ def events_to_channels(
     fx, fy = _factors(downsample)
     w_out, h_out = -(-w // fx), -(-h // fy)
 
-    def field(name: str, size: int) -> np.ndarray:
-        if name not in events.dtype.names:
-            return np.zeros(events.shape[0], dtype=np.int64)
-        v = events[name]
-        if v.dtype == bool:
-            v = v.astype(np.int64)
-        if v.size and not np.issubdtype(v.dtype, np.integer):
-            if not np.all(np.isfinite(v)) or not np.all(v == np.round(v)):
-                raise DataError(
-                    f"{where}, field '{name}': has non-integer values; expected integer "
-                    "addresses"
-                )
-        v = v.astype(np.int64)
-        if name == "p":
-            return v
-        bad = np.flatnonzero((v < 0) | (v >= size))
-        if bad.size:
-            raise DataError(
-                f"{where}, field '{name}': event {bad[0]} is {v[bad[0]]}; expected 0..{size - 1} "
-                f"(sensor_size={tuple(sensor_size)})"
-            )
-        return v
-
-    x = field("x", w)
-    y = field("y", h)
-    if n_pol == 1:
-        p = np.zeros(events.shape[0], dtype=np.int64)
-    else:
-        p = field("p", n_pol)
-        if n_pol == 2 and p.size and p.min() == -1 and np.all((p == -1) | (p == 1)):
-            p = (p > 0).astype(np.int64)
-        bad = np.flatnonzero((p < 0) | (p >= n_pol))
-        if bad.size:
-            raise DataError(
-                f"{where}, field 'p': event {bad[0]} is {p[bad[0]]}; expected 0..{n_pol - 1}"
-            )
+    x = _address(events, "x", w, where, sensor_size)
+    y = _address(events, "y", h, where, sensor_size)
+    p = _polarity(events, n_pol, where, sensor_size)
     t = events["t"].astype(np.float64) / US_PER_S
     channels = (p * h_out + y // fy) * w_out + x // fx
     return t, channels, (w_out, h_out, n_pol)
@@ -144,6 +151,36 @@ def _class_names(dataset: Any, n_classes: int) -> tuple[str, ...]:
     except TypeError:
         return ()
     return tuple(names) if len(names) == n_classes else ()
+
+
+def _sensor_size(dataset: Any, sensor_size) -> tuple[int, int, int]:
+    if sensor_size is None:
+        sensor_size = getattr(dataset, "sensor_size", None)
+        if sensor_size is None:
+            raise ConfigError(
+                f"{type(dataset).__name__} has no sensor_size; pass sensor_size=(W, H, P)"
+            )
+    sensor_size = tuple(int(s) for s in sensor_size)
+    if len(sensor_size) != 3 or min(sensor_size) < 1:
+        raise ConfigError(f"sensor_size must be three positive ints (W, H, P), got {sensor_size}")
+    return sensor_size
+
+
+def _n_classes(dataset: Any, labels: np.ndarray) -> int:
+    classes = getattr(dataset, "classes", None)
+    if classes is not None and len(classes) > 0:
+        return len(classes)
+    return int(labels.max()) + 1 if labels.size else 1
+
+
+def _speakers(dataset: Any, n: int) -> np.ndarray | None:
+    spk = getattr(dataset, "speaker", None)
+    if spk is None:
+        return None
+    spk = np.asarray(spk)
+    if spk.ndim == 1 and spk.shape[0] == n and np.issubdtype(spk.dtype, np.integer):
+        return spk.astype(np.int64)
+    return None
 
 
 def from_tonic(
@@ -193,15 +230,7 @@ def from_tonic(
     *down* to whole microseconds, i.e. within 1 us (1e-6 s) of :func:`~sgevent.data.shd.load_h5`
     on the same file, never above them.
     """
-    if sensor_size is None:
-        sensor_size = getattr(dataset, "sensor_size", None)
-        if sensor_size is None:
-            raise ConfigError(
-                f"{type(dataset).__name__} has no sensor_size; pass sensor_size=(W, H, P)"
-            )
-    sensor_size = tuple(int(s) for s in sensor_size)
-    if len(sensor_size) != 3 or min(sensor_size) < 1:
-        raise ConfigError(f"sensor_size must be three positive ints (W, H, P), got {sensor_size}")
+    sensor_size = _sensor_size(dataset, sensor_size)
     name = type(dataset).__name__ if name is None else name
     source = f"{type(dataset).__module__}.{type(dataset).__name__}"
     location = getattr(dataset, "location_on_system", None)
@@ -228,17 +257,8 @@ def from_tonic(
     n_channels = out_size[0] * out_size[1] * out_size[2]
     labels_arr = np.asarray(labels, dtype=np.int64)
     if n_classes is None:
-        classes = getattr(dataset, "classes", None)
-        if classes is not None and len(classes) > 0:
-            n_classes = len(classes)
-        else:
-            n_classes = int(labels_arr.max()) + 1 if labels_arr.size else 1
-    speakers = None
-    spk = getattr(dataset, "speaker", None)
-    if spk is not None:
-        spk = np.asarray(spk)
-        if spk.ndim == 1 and spk.shape[0] == len(labels) and np.issubdtype(spk.dtype, np.integer):
-            speakers = spk.astype(np.int64)
+        n_classes = _n_classes(dataset, labels_arr)
+    speakers = _speakers(dataset, len(labels))
     return SpikeDataset.from_lists(
         times_list,
         units_list,

@@ -21,12 +21,12 @@ both splits, the baseline and the wall times of each phase.
 
 The synthetic generator runs worker processes with the ``spawn`` start method, so call
 :func:`run_shd` from a script under ``if __name__ == "__main__":`` (or through the command line:
-``sgevent run-shd`` or ``python -m sgevent.cli run-shd``, which ``make run-shd`` uses).
+``sgevent run-shd`` or ``python -m sgevent run-shd``, which ``make run-shd`` uses; its arguments
+are defined in :mod:`sgevent.cli`).
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime as _dt
 import sys
 import time
@@ -39,8 +39,7 @@ from sgevent.data.dataset import SpikeDataset
 from sgevent.data.shd import SHD, find_or_download, load_h5
 from sgevent.errors import ConfigError, DataError
 
-__all__ = ["run_shd", "select_data", "default_config_path", "add_runshd_command",
-           "SYNTH_FULL", "SYNTH_QUICK"]
+__all__ = ["run_shd", "select_data", "default_config_path", "DATA_CHOICES", "SYNTH_FULL", "SYNTH_QUICK"]
 
 DATA_CHOICES = ("auto", "shd", "synth")
 
@@ -201,8 +200,7 @@ def run_shd(data: str = "auto", quick: bool = False, root: str | Path = "dataset
     from sgevent.report.report import write_report
     from sgevent.studies.baseline import logistic_baseline
     from sgevent.train.config import load_config
-    from sgevent.train.rundir import RunDir
-    from sgevent.train.trainer import Trainer
+    from sgevent.train.session import start_run
 
     t_start = time.perf_counter()
     cfg_path = Path(config_path) if config_path is not None else default_config_path(quick)
@@ -217,12 +215,11 @@ def run_shd(data: str = "auto", quick: bool = False, root: str | Path = "dataset
     print(test.format_stats(), flush=True)
 
     runs = Path(runs)
-    run = RunDir.create(runs, name or _run_name(info["kind"], quick, runs), config=cfg.to_dict(), seed=cfg.seed,
-                        argv=sys.argv if argv is None else argv)
-    print(f"run directory: {run.path}  (config {cfg_path})", flush=True)
-
     t0 = time.perf_counter()
-    trainer = Trainer(cfg, train, run, test_data=test, progress=progress)
+    trainer = start_run(cfg, train, test=test, runs=runs, name=name or _run_name(info["kind"], quick, runs),
+                        argv=sys.argv if argv is None else argv, progress=progress)
+    run = trainer.run
+    print(f"run directory: {run.path}  (config {cfg_path})", flush=True)
     results = trainer.fit()
     t_train = time.perf_counter() - t0
 
@@ -251,30 +248,3 @@ def run_shd(data: str = "auto", quick: bool = False, root: str | Path = "dataset
     run.write_results(results)
     print(f"report: {report}   (total {results['wall_seconds']['total']:.0f} s)")
     return run.path
-
-
-# ---------------------------------------------------------------------- command line
-def _add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", choices=DATA_CHOICES, default="auto",
-                   help="auto: real SHD if present or downloadable, else the synthetic stand-in (default); "
-                        "shd: the real set only; synth: the stand-in")
-    p.add_argument("--quick", action="store_true", help="small data and configs/run_shd_quick.json (smoke run)")
-    p.add_argument("--config", help="training configuration JSON (default configs/run_shd[_quick].json)")
-    p.add_argument("--name", help="run name (default shd-<data>[-quick]-<timestamp>)")
-    p.add_argument("--root", default="datasets", help="data root (default datasets)")
-    p.add_argument("--runs", default="runs", help="parent of run directories (default runs)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-
-
-def _cmd(args: argparse.Namespace) -> int:
-    run_shd(args.data, quick=args.quick, root=args.root, runs=args.runs, name=args.name, config_path=args.config,
-            progress=not args.quiet)
-    return 0
-
-
-def add_runshd_command(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``run-shd`` to an argparse sub-command set (``sgevent run-shd ...``)."""
-    p = subparsers.add_parser("run-shd", help="train on SHD (or its synthetic stand-in), baseline, report")
-    _add_arguments(p)
-    p.set_defaults(func=_cmd)
-    return p

@@ -20,7 +20,18 @@ from sgevent.learn.spec import LearnSpec, learning_times
 from sgevent.model.network import Network
 
 __all__ = ["one_blas_thread", "BatchResult", "batch_gradients", "evaluate", "evaluate_samples", "summarize_evaluation",
-           "predict_from_readout"]
+           "predict_from_readout", "budget_kwargs"]
+
+#: The engine's default ``simulate(spike_budget=)`` (also ``TrainConfig.spike_budget``'s default).
+_ENGINE_DEFAULT_BUDGET = 10_000_000
+
+
+def budget_kwargs(spike_budget: int | None) -> dict:
+    """``{"spike_budget": n}`` for :func:`simulate`, empty for the default (engines without the
+    keyword still run the default budget)."""
+    if spike_budget is None or spike_budget == _ENGINE_DEFAULT_BUDGET:
+        return {}
+    return {"spike_budget": int(spike_budget)}
 
 
 @dataclass
@@ -78,6 +89,7 @@ def batch_gradients(
     threads: int = 1,
     transform=None,
     rng_seeds=None,
+    spike_budget: int | None = None,
 ) -> BatchResult:
     """Sum of the losses and gradients of samples ``indices`` (reduced in index order).
 
@@ -97,15 +109,18 @@ def batch_gradients(
         ``transform(times, units, rng) -> (times, units)`` (data augmentation).
     rng_seeds : sequence of int, optional
         One seed per sample for ``transform`` (so augmentation does not depend on threads or shards).
+    spike_budget : int, optional
+        Most spikes a sample may cause (``simulate(spike_budget=)``; None: the engine's default).
     """
     idx = [int(i) for i in indices]
     seeds = list(rng_seeds) if rng_seeds is not None else [0] * len(idx)
+    budget = budget_kwargs(spike_budget)
 
     def one(k):
         t, u, y = data.sample(idx[k])
         if transform is not None:
             t, u = transform(t, u, np.random.default_rng(seeds[k]))
-        r = simulate(net, t, u, dt=dt, t_end=window, learn=spec, label=int(y))
+        r = simulate(net, t, u, dt=dt, t_end=window, learn=spec, label=int(y), **budget)
         return r.loss, r.grads, np.array(r.n_spikes, dtype=np.int64), predict_from_readout(r.readout) == int(y)
 
     results = _map(one, list(range(len(idx))), threads)
@@ -133,6 +148,7 @@ def evaluate_samples(
     learn_period: float = 1e-3,
     threads: int = 1,
     keep_results: bool = False,
+    spike_budget: int | None = None,
 ) -> list[tuple]:
     """Per-sample records of :func:`evaluate`, in the order of ``indices``.
 
@@ -142,10 +158,11 @@ def evaluate_samples(
     example the concatenated records of several shards) into :func:`evaluate`'s dict.
     """
     ro = learning_times(window, learn_period)
+    budget = budget_kwargs(spike_budget)
 
     def one(i):
         t, u, y = data.sample(int(i))
-        r = simulate(net, t, u, dt=dt, t_end=window, readout_times=ro)
+        r = simulate(net, t, u, dt=dt, t_end=window, readout_times=ro, **budget)
         o = r.readout
         m = o.max(axis=1, keepdims=True)
         logp = o[:, int(y)] - m[:, 0] - np.log(np.exp(o - m).sum(axis=1))
@@ -185,6 +202,7 @@ def evaluate(
     learn_period: float = 1e-3,
     threads: int = 1,
     keep_results: bool = False,
+    spike_budget: int | None = None,
 ) -> dict:
     """Accuracy, mean cross-entropy and activity of ``net`` on samples ``indices`` (default all).
 
@@ -195,5 +213,5 @@ def evaluate(
     """
     idx = np.arange(len(data)) if indices is None else np.asarray(indices, dtype=np.int64)
     res = evaluate_samples(net, data, idx, dt=dt, window=window, learn_period=learn_period, threads=threads,
-                           keep_results=keep_results)
+                           keep_results=keep_results, spike_budget=spike_budget)
     return summarize_evaluation(res, window, keep_results)

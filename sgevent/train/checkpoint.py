@@ -25,6 +25,11 @@ The root group carries ``__format__ = "sgevent-checkpoint"`` and ``__format_vers
 with another version is refused rather than guessed at. Keys starting with ``"__"`` or holding
 ``"/"`` are reserved.
 
+Integrity: every dataset carries the CRC-32 of its dtype, shape and bytes (``__crc32__``) and
+every group the CRC-32 of each of its JSON attributes (``__json_crc32__``); :func:`load_checkpoint`
+verifies them and raises DataError naming the key that fails, so random bytes on disk or a weight
+edited after the fact never load silently. (Files written before the checksums load unverified.)
+
 :func:`save_checkpoint` replaces the file atomically: a crash or an exception while writing
 leaves the previous checkpoint intact. h5py is imported only when a file is written or read.
 """
@@ -34,6 +39,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import zlib
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -64,6 +70,19 @@ _KEYS = "__keys__"
 _LENGTH = "__length__"
 _ARRAY_KINDS = "biufcS"
 _MAX_ATTR_CHARS = 16_000
+_CRC = "__crc32__"            # attribute of every dataset: CRC-32 of its dtype, shape and bytes
+_JSON_CRC = "__json_crc32__"  # attribute of every group: {key: CRC-32} of its JSON attributes
+
+
+def _crc_array(a: np.ndarray) -> int:
+    """CRC-32 of an array's dtype, shape and contents (what a corrupt file changes)."""
+    a = np.ascontiguousarray(a)
+    head = f"{a.dtype.str}{a.shape}".encode()
+    return zlib.crc32(memoryview(a).cast("B") if a.size else b"", zlib.crc32(head))
+
+
+def _crc_text(text: str) -> int:
+    return zlib.crc32(text.encode("utf-8"))
 
 
 # ---------------------------------------------------------------------- atomic replacement
@@ -145,8 +164,12 @@ def _check_key(key: Any, where: str) -> str:
     return key
 
 
-def _write_node(group: Any, key: str, value: Any, where: str) -> None:
-    """Write ``value`` as ``group[key]`` (a group, a dataset or a JSON attribute of ``group``)."""
+def _write_node(group: Any, key: str, value: Any, where: str) -> int | None:
+    """Write ``value`` as ``group[key]`` (a group, a dataset or a JSON attribute of ``group``).
+
+    Every dataset gets the CRC-32 of its contents as an attribute; for a JSON attribute the CRC
+    is returned, and the caller records it in the group's ``__json_crc32__``.
+    """
     import h5py
 
     path = f"{where}/{key}" if where else key
@@ -154,9 +177,11 @@ def _write_node(group: Any, key: str, value: Any, where: str) -> None:
         text = json.dumps(value, allow_nan=True)
         if len(text) <= _MAX_ATTR_CHARS:
             group.attrs[key] = text
-        else:  # HDF5 attributes are limited to 64 KiB: large JSON goes to a string dataset
-            ds = group.create_dataset(key, data=text, dtype=h5py.string_dtype("utf-8"))
-            ds.attrs[_KIND] = "json"
+            return _crc_text(text)
+        # HDF5 attributes are limited to 64 KiB: large JSON goes to a string dataset
+        ds = group.create_dataset(key, data=text, dtype=h5py.string_dtype("utf-8"))
+        ds.attrs[_KIND] = "json"
+        ds.attrs[_CRC] = _crc_text(text)
     elif isinstance(value, dict):
         sub = group.create_group(key, track_order=True)
         write_tree(sub, value, path)
@@ -164,15 +189,16 @@ def _write_node(group: Any, key: str, value: Any, where: str) -> None:
         sub = group.create_group(key, track_order=True)
         sub.attrs[_KIND] = "list"
         sub.attrs[_LENGTH] = len(value)
-        for i, item in enumerate(value):
-            _write_node(sub, str(i), item, path)
+        _write_items(sub, [(str(i), item) for i, item in enumerate(value)], path)
     elif isinstance(value, np.ndarray):
         if value.dtype.kind in _ARRAY_KINDS:
             ds = group.create_dataset(key, data=value)
             ds.attrs[_KIND] = "array"
+            ds.attrs[_CRC] = _crc_array(value)
         elif value.dtype.kind == "U":
             ds = group.create_dataset(key, data=value.astype(object), dtype=h5py.string_dtype("utf-8"))
             ds.attrs[_KIND] = "str_array"
+            ds.attrs[_CRC] = _crc_text("\x00".join(value.ravel().tolist()))
         else:
             raise DataError(
                 f"cannot save '{path}': arrays of dtype {value.dtype} are not supported "
@@ -181,11 +207,23 @@ def _write_node(group: Any, key: str, value: Any, where: str) -> None:
     elif isinstance(value, np.generic) and value.dtype.kind in _ARRAY_KINDS:
         ds = group.create_dataset(key, data=value)
         ds.attrs[_KIND] = "scalar"
+        ds.attrs[_CRC] = _crc_array(np.asarray(value))
     else:
         raise DataError(
             f"cannot save '{path}': values of type {type(value).__name__} are not supported "
             "(expected dict, list, numpy array or scalar, None, bool, int, float or str)"
         )
+    return None
+
+
+def _write_items(group: Any, items: list[tuple[str, Any]], where: str) -> None:
+    """Write ``items`` into ``group`` and record the CRCs of its JSON attributes."""
+    crcs = {}
+    for k, v in items:
+        crc = _write_node(group, k, v, where)
+        if crc is not None:
+            crcs[k] = crc
+    group.attrs[_JSON_CRC] = json.dumps(crcs)
 
 
 def write_tree(group: Any, tree: dict[str, Any], where: str = "") -> None:
@@ -205,8 +243,7 @@ def write_tree(group: Any, tree: dict[str, Any], where: str = "") -> None:
     keys = [_check_key(k, where) for k in tree]
     group.attrs[_KIND] = "dict"
     group.attrs[_KEYS] = json.dumps(keys)
-    for k in keys:
-        _write_node(group, k, tree[k], where)
+    _write_items(group, [(k, tree[k]) for k in keys], where)
 
 
 # ---------------------------------------------------------------------- generic reader
@@ -218,11 +255,60 @@ def _read_entry(group: Any, key: str, file: str, where: str) -> Any:
         text = group.attrs[key]
         if isinstance(text, bytes):
             text = text.decode("utf-8")
+        _verify(_json_crcs(group, file, where).get(key), _crc_text(str(text)), file, path)
         try:
             return json.loads(text)
         except (TypeError, ValueError) as e:
             raise DataError(f"{file}: key '{path}' holds malformed JSON ({e})") from None
     raise DataError(f"{file}: key '{path}' is missing (the file is incomplete or corrupt)")
+
+
+def _json_crcs(group: Any, file: str, where: str) -> dict[str, int]:
+    """The group's recorded CRCs of its JSON attributes ({} for files written before them)."""
+    text = group.attrs.get(_JSON_CRC)
+    if text is None:
+        return {}
+    try:
+        crcs = json.loads(text)
+    except (TypeError, ValueError):
+        crcs = None
+    if not isinstance(crcs, dict):
+        raise DataError(f"{file}: group '{where or '/'}' has a corrupt checksum list (attribute '{_JSON_CRC}')")
+    return crcs
+
+
+def _verify(recorded: Any, actual: int, file: str, path: str) -> None:
+    """DataError unless ``recorded`` (None: not recorded, older file) equals ``actual``."""
+    if recorded is None:
+        return
+    if isinstance(recorded, np.generic):
+        recorded = recorded.item()
+    if recorded != actual:
+        raise DataError(f"{file}: key '{path}' fails its checksum (stored CRC-32 {recorded}, contents give "
+                        f"{actual}): the file is corrupt or was changed after it was written")
+
+
+def _read_dataset(obj: Any, kind: Any, file: str, path: str) -> Any:
+    crc = obj.attrs.get(_CRC)
+    if kind in ("array", "scalar"):
+        value = obj[...] if kind == "array" else obj[()]
+        _verify(crc, _crc_array(np.asarray(value)), file, path)
+        return value
+    if kind == "json":
+        text = obj.asstr()[()]
+        _verify(crc, _crc_text(text), file, path)
+        try:
+            return json.loads(text)
+        except (TypeError, ValueError) as e:
+            raise DataError(f"{file}: key '{path}' holds malformed JSON ({e})") from None
+    if kind == "str_array":
+        value = np.asarray(obj.asstr()[...], dtype=str)
+        _verify(crc, _crc_text("\x00".join(value.ravel().tolist())), file, path)
+        return value
+    return _UNKNOWN
+
+
+_UNKNOWN = object()
 
 
 def _read_object(obj: Any, file: str, path: str) -> Any:
@@ -236,17 +322,9 @@ def _read_object(obj: Any, file: str, path: str) -> Any:
             n = int(obj.attrs[_LENGTH])
             return [_read_entry(obj, str(i), file, path) for i in range(n)]
         raise DataError(f"{file}: group '{path}' has unknown kind {kind!r} (expected 'dict' or 'list')")
-    if kind == "array":
-        return obj[...]
-    if kind == "scalar":
-        return obj[()]
-    if kind == "json":
-        try:
-            return json.loads(obj.asstr()[()])
-        except (TypeError, ValueError) as e:
-            raise DataError(f"{file}: key '{path}' holds malformed JSON ({e})") from None
-    if kind == "str_array":
-        return np.asarray(obj.asstr()[...], dtype=str)
+    value = _read_dataset(obj, kind, file, path)
+    if value is not _UNKNOWN:
+        return value
     raise DataError(f"{file}: dataset '{path}' has unknown kind {kind!r} (expected 'array', 'scalar' or 'str_array')")
 
 
@@ -387,6 +465,8 @@ def payload_to_network(d: dict[str, Any]) -> Any:
         return Network.from_dict(d)
     except ConfigError as e:
         raise DataError(f"stored network is invalid: {e}") from None
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
+        raise DataError(f"stored network is incomplete or malformed ({type(e).__name__}: {e})") from None
 
 
 _RNG_NAME_KEY = "bit_generator"

@@ -7,21 +7,62 @@ repeat it (together with the data files and the seed it records).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from sgevent.data.augment import AugmentConfig
-from sgevent.errors import ConfigError
-from sgevent.learn.spec import LearnSpec
+from sgevent.errors import ConfigError, check_bool, check_choice, check_float, check_int
+from sgevent.learn.spec import BACKWARDS, LOSSES, LearnSpec
 from sgevent.train.optim import OptimConfig
 
-__all__ = ["NetConfig", "TrainConfig", "load_config"]
+__all__ = ["NetConfig", "TrainConfig", "load_config", "with_overrides", "resume_config", "config_diff",
+           "DEFAULT_SPIKE_BUDGET", "RESUME_CHANGEABLE"]
+
+#: Default of ``TrainConfig.spike_budget``: the engine's own default (``simulate(spike_budget=)``).
+DEFAULT_SPIKE_BUDGET = 10_000_000
+
+
+#: Type and range of every numeric NetConfig field: (checker, bounds).
+_NET_FIELDS: dict[str, tuple[Any, dict[str, Any]]] = {
+    "n_buckets": (check_int, {"lo": 1}),
+    "tau_0": (check_float, {"lo": 0.0, "lo_open": True}),
+    "tau_delay": (check_float, {"lo": 0.0, "lo_open": True}),
+    "theta_0": (check_float, {"lo": 0.0, "lo_open": True}),
+    "m_f": (check_float, {"lo": 0.0}),
+    "tau_theta": (check_float, {"lo": 0.0, "lo_open": True}),
+    "spike_gain": (check_float, {"lo": 0.0, "lo_open": True}),
+    "max_burst": (check_int, {"lo": 1}),
+    "weight_gain": (check_float, {"lo": 0.0, "lo_open": True}),
+}
+
+
+def _check_fields(obj: Any, table: dict[str, tuple[Any, dict[str, Any]]], where: str) -> None:
+    """Check (and canonicalise) the fields of a frozen dataclass against ``table``."""
+    for name, (check, bounds) in table.items():
+        object.__setattr__(obj, name, check(f"{where}{name}", getattr(obj, name), **bounds))
+
+
+def _check_hidden(value: Any) -> tuple[int, ...]:
+    """``hidden``: one layer size or a non-empty list of sizes, each an integer >= 1."""
+    if isinstance(value, (list, tuple)) and len(value):
+        sizes = list(value)
+    elif isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        sizes = [value]
+    else:
+        raise ConfigError(f"config field 'net.hidden': got {value!r}; expected a layer size or a non-empty list "
+                          "of layer sizes (integers >= 1)")
+    return tuple(check_int(f"net.hidden[{i}]", h, lo=1) for i, h in enumerate(sizes))
 
 
 @dataclass(frozen=True)
 class NetConfig:
-    """Arguments of :meth:`sgevent.Network.create` (see there for meanings and defaults)."""
+    """Arguments of :meth:`sgevent.Network.create` (see there for meanings and defaults).
+
+    Every field is checked for type and range on construction (ConfigError naming it).
+    """
 
     hidden: tuple[int, ...] = (256,)
     n_buckets: int = 8
@@ -37,6 +78,12 @@ class NetConfig:
     readout_bias: bool = True
     weight_gain: float = 1.0
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden", _check_hidden(self.hidden))
+        _check_fields(self, _NET_FIELDS, "net.")
+        for name in ("per_synapse", "hidden_bias", "readout_bias"):
+            object.__setattr__(self, name, check_bool(f"net.{name}", getattr(self, name)))
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["hidden"] = list(self.hidden)
@@ -44,10 +91,7 @@ class NetConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "NetConfig":
-        d = dict(d)
-        if "hidden" in d:
-            d["hidden"] = tuple(int(h) for h in (d["hidden"] if not isinstance(d["hidden"], int) else [d["hidden"]]))
-        return cls(**_known(cls, d, "net"))
+        return cls(**_known(cls, _mapping(d, "net"), "net"))
 
 
 @dataclass(frozen=True)
@@ -85,7 +129,16 @@ class TrainConfig:
     checkpoint_every : int
         Write ``checkpoint_last.h5`` every this many optimiser steps (and at each epoch end).
     max_train_samples, max_eval_samples : int or None
-        Cap on samples used (quick runs).
+        Cap on samples used (quick runs); >= 1 when given.
+    spike_budget : int
+        Most spikes one sample may cause (all layers); past it the engine stops with an error
+        naming the layer and the time instead of running away (weights blown up).
+    max_loss : float or None
+        A training step whose mean loss per sample exceeds it (or is not finite) stops the run as
+        diverged, naming the last good checkpoint. None: only non-finite losses stop it.
+
+    Every field is checked for type and range on construction: ConfigError names the field, the
+    value and what is expected (bool is not a number; null only where the field allows None).
     """
 
     epochs: int = 10
@@ -100,28 +153,24 @@ class TrainConfig:
     checkpoint_every: int = 20
     max_train_samples: int | None = None
     max_eval_samples: int | None = None
+    spike_budget: int = DEFAULT_SPIKE_BUDGET
+    max_loss: float | None = 1e6
     net: NetConfig = field(default_factory=NetConfig)
     learn: LearnSpec = field(default_factory=LearnSpec)
     optim: OptimConfig = field(default_factory=OptimConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ConfigError(f"epochs and batch_size must be >= 1, got {self.epochs} and {self.batch_size}")
-        if self.dt is not None and not (self.dt > 0):
-            raise ConfigError(f"dt must be None (continuous) or > 0 s, got {self.dt}")
-        if self.window is not None and not (self.window > 0):
-            raise ConfigError(f"window must be None or > 0 s, got {self.window}")
-        if not (0 <= self.val_fraction < 1):
-            raise ConfigError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
-        if self.schedule not in ("batch", "online"):
-            raise ConfigError(f"schedule must be 'batch' or 'online', got {self.schedule!r}")
-        if self.update_every < 1:
-            raise ConfigError(f"update_every must be >= 1, got {self.update_every}")
+        _check_fields(self, _TRAIN_FIELDS, "")
+        object.__setattr__(self, "schedule", check_choice("schedule", self.schedule, ("batch", "online")))
+        for name, cls in (("net", NetConfig), ("learn", LearnSpec), ("optim", OptimConfig),
+                          ("augment", AugmentConfig)):
+            value = getattr(self, name)
+            if not isinstance(value, cls):
+                raise ConfigError(f"config field '{name}': got {value!r}; expected a {cls.__name__} (a JSON object)")
+        _check_learn(self.learn.to_dict())
         if self.schedule == "online" and self.learn.loss not in ("mean", "mse"):
             raise ConfigError("schedule 'online' needs the 'mean' or 'mse' loss ('last'/'max' end with the sample)")
-        if self.threads < 0 or self.checkpoint_every < 1:
-            raise ConfigError("threads must be >= 0 and checkpoint_every >= 1")
 
     def to_dict(self) -> dict[str, Any]:
         d = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -131,18 +180,54 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
-        d = dict(d)
+        d = dict(_mapping(d, "the configuration"))
         if "workers" in d:  # the field's old name (older run directories and config files)
             if "threads" in d:
                 raise ConfigError("give 'threads' (in-process threads) only; 'workers' is its old name")
             d["threads"] = d.pop("workers")
+        learn = _known(LearnSpec, _mapping(d.pop("learn", {}), "learn"), "learn")
+        _check_learn(learn)
         sub = {
             "net": NetConfig.from_dict(d.pop("net", {})),
-            "learn": LearnSpec.from_dict(_known(LearnSpec, d.pop("learn", {}), "learn")),
-            "optim": OptimConfig.from_dict(d.pop("optim", {})),
-            "augment": AugmentConfig.from_dict(_known(AugmentConfig, d.pop("augment", {}), "augment")),
+            "learn": LearnSpec.from_dict(learn),
+            "optim": OptimConfig.from_dict(_mapping(d.pop("optim", {}), "optim")),
+            "augment": AugmentConfig.from_dict(_known(AugmentConfig, _mapping(d.pop("augment", {}), "augment"),
+                                                      "augment")),
         }
         return cls(**_known(cls, d, "train"), **sub)
+
+
+_TRAIN_FIELDS: dict[str, tuple[Any, dict[str, Any]]] = {
+    "epochs": (check_int, {"lo": 1}),
+    "batch_size": (check_int, {"lo": 1}),
+    "update_every": (check_int, {"lo": 1}),
+    "dt": (check_float, {"lo": 0.0, "lo_open": True, "none_ok": True}),
+    "window": (check_float, {"lo": 0.0, "lo_open": True, "none_ok": True}),
+    "val_fraction": (check_float, {"lo": 0.0, "hi": 1.0, "hi_open": True}),
+    "seed": (check_int, {"lo": 0}),
+    "threads": (check_int, {"lo": 0}),
+    "checkpoint_every": (check_int, {"lo": 1}),
+    "max_train_samples": (check_int, {"lo": 1, "none_ok": True}),
+    "max_eval_samples": (check_int, {"lo": 1, "none_ok": True}),
+    "spike_budget": (check_int, {"lo": 1}),
+    "max_loss": (check_float, {"lo": 0.0, "lo_open": True, "none_ok": True}),
+}
+
+
+def _check_learn(d: dict[str, Any]) -> None:
+    """Types of the ``learn`` fields, before :class:`LearnSpec` compares them."""
+    if "loss" in d:
+        check_choice("learn.loss", d["loss"], LOSSES)
+    if "backward" in d:
+        check_choice("learn.backward", d["backward"], BACKWARDS)
+    if "learn_period" in d:
+        check_float("learn.learn_period", d["learn_period"], lo=0.0, lo_open=True)
+
+
+def _mapping(d: Any, where: str) -> dict[str, Any]:
+    if not isinstance(d, dict):
+        raise ConfigError(f"config field '{where}': got {d!r}; expected a JSON object of options")
+    return d
 
 
 def _known(cls, d: dict[str, Any], where: str) -> dict[str, Any]:
@@ -161,3 +246,66 @@ def load_config(path: str | Path) -> TrainConfig:
     except (OSError, json.JSONDecodeError) as e:
         raise ConfigError(f"{p}: cannot read the configuration ({e})") from None
     return TrainConfig.from_dict(d)
+
+
+#: Fields a resumed run may change deliberately (recorded in its ``provenance_resume_<n>.json``):
+#: more epochs, and the in-process threads (results do not depend on them).
+RESUME_CHANGEABLE = ("epochs", "threads")
+
+#: Options of :func:`with_overrides` (the ``sgevent train`` flags that set configuration).
+OVERRIDABLE = ("epochs", "batch_size", "seed", "threads", "window", "max_train_samples", "max_eval_samples", "dt",
+               "lr")
+
+
+def with_overrides(config: TrainConfig, **flags: Any) -> TrainConfig:
+    """``config`` with command-line overrides (each checked like the config field it sets).
+
+    ``dt=0`` means continuous time (``dt: null``); ``lr`` sets ``optim.lr``; a value None means
+    "not given". A negative ``dt`` or a count < 1 is a ConfigError, never reinterpreted.
+    """
+    unknown = sorted(set(flags) - set(OVERRIDABLE))
+    if unknown:
+        raise ConfigError(f"unknown override(s) {unknown}; expected some of {list(OVERRIDABLE)}")
+    over = {k: v for k, v in flags.items() if v is not None and k != "lr"}
+    if "dt" in over and _is_zero(over["dt"]):
+        over["dt"] = None  # --dt 0: continuous time
+    config = replace(config, **over)
+    if flags.get("lr") is not None:
+        config = replace(config, optim=replace(config.optim, lr=flags["lr"]))
+    return config
+
+
+def _is_zero(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and x == 0
+
+
+def config_diff(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> dict[str, tuple[Any, Any]]:
+    """Fields whose values differ between two ``to_dict`` trees: ``{"optim.lr": (a, b), ...}``."""
+    out: dict[str, tuple[Any, Any]] = {}
+    for k in sorted(set(a) | set(b)):
+        x, y = a.get(k), b.get(k)
+        if isinstance(x, dict) and isinstance(y, dict):
+            out.update(config_diff(x, y, f"{prefix}{k}."))
+        elif x != y:
+            out[f"{prefix}{k}"] = (x, y)
+    return out
+
+
+def resume_config(recorded: TrainConfig, requested: TrainConfig | None = None,
+                  **flags: Any) -> tuple[TrainConfig, dict[str, tuple[Any, Any]]]:
+    """The configuration of a resumed run: ``recorded`` with the deliberate changes ``flags``.
+
+    ``requested`` is a configuration given again on resume (``--config FILE``); the flags then
+    apply to it. Returns the new configuration and its changes ``{field: (recorded, new)}``. Only
+    the fields of :data:`RESUME_CHANGEABLE` may change; a flag or file that gives a recorded field
+    another value is a ConfigError (a resumed run is the same run), one that repeats it is fine.
+    """
+    config = with_overrides(recorded if requested is None else requested, **flags)
+    changes = config_diff(recorded.to_dict(), config.to_dict())
+    refused = {k: v for k, v in changes.items() if k not in RESUME_CHANGEABLE}
+    if refused:
+        listed = "; ".join(f"{k}: recorded {a!r}, requested {b!r}" for k, (a, b) in refused.items())
+        raise ConfigError(f"--resume continues the run with its recorded configuration, and these options differ "
+                          f"from it: {listed}. Only {', '.join(RESUME_CHANGEABLE)} may change on resume; start a "
+                          "new run (another --name) to train with other settings")
+    return config, changes

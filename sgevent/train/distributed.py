@@ -48,13 +48,12 @@ Datasets travel once per run, not per step (``data=``):
 - ``"auto"`` (default): ``"path"`` when ``dataset.source`` is an existing ``.h5`` file,
   else ``"scatter"`` (datasets built in memory).
 
-Sweeps (:mod:`sgevent.studies.sweeps`) use the same backend through :meth:`DaskBackend.run_tasks`: one
-independent task per trained model.
+Sweeps (:mod:`sgevent.studies.resolution`, :mod:`sgevent.studies.sparsity`) use the same backend
+through :meth:`DaskBackend.run_tasks`: one independent task per trained model.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import uuid
 import zlib
@@ -71,7 +70,7 @@ from sgevent.model.network import Network
 from sgevent.train.batch import BatchResult, batch_gradients, evaluate_samples, summarize_evaluation
 
 __all__ = ["DaskBackend", "start_backend", "check_schedule", "as_backend", "H5Ref", "resolve_data",
-           "shard_bounds", "fingerprint", "add_backend_arguments", "start_backend_from_args", "INSTALL_HINT"]
+           "shard_bounds", "fingerprint", "INSTALL_HINT"]
 
 INSTALL_HINT = 'pip install "sgevent[distributed]" (or: pip install dask distributed)'
 #: Data transports (module docstring).
@@ -177,19 +176,20 @@ def _maybe_crash(marker: str | None) -> None:
 
 
 def _shard_gradients(net: Network, data, indices: np.ndarray, seeds: list[int], spec: LearnSpec,
-                     dt: float | None, window: float, transform, crash_marker: str | None = None) -> BatchResult:
+                     dt: float | None, window: float, transform, crash_marker: str | None = None,
+                     spike_budget: int | None = None) -> BatchResult:
     """Worker task: summed loss, gradients and counts of one shard (samples in order, one thread)."""
     res = batch_gradients(net, resolve_data(data), indices, spec, dt=dt, window=window, threads=1,
-                          transform=transform, rng_seeds=seeds)
+                          transform=transform, rng_seeds=seeds, spike_budget=spike_budget)
     _maybe_crash(crash_marker)  # after the work: the shard's result dies with the worker
     return res
 
 
 def _shard_evaluate(net: Network, data, indices: np.ndarray, dt: float | None, window: float,
-                    learn_period: float, keep_results: bool) -> list[tuple]:
+                    learn_period: float, keep_results: bool, spike_budget: int | None = None) -> list[tuple]:
     """Worker task: the per-sample evaluation records of one shard."""
     return evaluate_samples(net, resolve_data(data), indices, dt=dt, window=window, learn_period=learn_period,
-                            threads=1, keep_results=keep_results)
+                            threads=1, keep_results=keep_results, spike_budget=spike_budget)
 
 
 def _reduce(parts: Sequence[BatchResult]) -> BatchResult:
@@ -363,22 +363,22 @@ class DaskBackend:
 
     # ------------------------------------------------------------------ training and evaluation
     def batch_gradients(self, net: Network, data: SpikeDataset, indices, spec: LearnSpec, *, dt: float | None,
-                        window: float, transform=None, rng_seeds=None) -> BatchResult:
+                        window: float, transform=None, rng_seeds=None, spike_budget: int | None = None) -> BatchResult:
         """:func:`sgevent.train.batch.batch_gradients` over ``n_shards`` contiguous shards on the workers."""
         idx = np.asarray([int(i) for i in indices], dtype=np.int64)
         seeds = list(rng_seeds) if rng_seeds is not None else [0] * idx.size
-        items = [(idx[a:b], seeds[a:b], spec, dt, window, transform, self._crash_marker)
+        items = [(idx[a:b], seeds[a:b], spec, dt, window, transform, self._crash_marker, spike_budget)
                  for a, b in shard_bounds(idx.size, self.n_shards)]
         return _reduce(self.run_tasks(_shard_gradients, items, broadcast=net, datasets=[data], what="shard"))
 
     def evaluate(self, net: Network, data: SpikeDataset, indices=None, *, dt: float | None, window: float,
-                 learn_period: float = 1e-3, keep_results: bool = False) -> dict:
+                 learn_period: float = 1e-3, keep_results: bool = False, spike_budget: int | None = None) -> dict:
         """:func:`sgevent.train.batch.evaluate` on the workers (same result, bit for bit: per-sample
         records are concatenated in sample order before the same summary)."""
         idx = np.arange(len(data)) if indices is None else np.asarray(indices, dtype=np.int64)
         if idx.size == 0:
             return summarize_evaluation([], window, keep_results)
-        items = [(idx[a:b], dt, window, learn_period, keep_results)
+        items = [(idx[a:b], dt, window, learn_period, keep_results, spike_budget)
                  for a, b in shard_bounds(idx.size, 4 * self.n_shards)]  # smaller pieces balance the load
         parts = self.run_tasks(_shard_evaluate, items, broadcast=net, datasets=[data], what="eval")
         return summarize_evaluation([rec for p in parts for rec in p], window, keep_results)
@@ -451,17 +451,3 @@ def as_backend(x) -> DaskBackend | None:
 
 
 # ---------------------------------------------------------------------------- command line
-def add_backend_arguments(p: argparse.ArgumentParser) -> None:
-    """``--workers N`` / ``--scheduler ADDRESS`` (one or the other) for a command's parser."""
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--workers", type=int, metavar="N",
-                   help="Dask: start a local cluster of N single-threaded worker processes on this machine")
-    g.add_argument("--scheduler", metavar="ADDRESS",
-                   help="Dask: join the cluster whose scheduler is at ADDRESS (e.g. tcp://10.0.0.1:8786)")
-
-
-def start_backend_from_args(args: argparse.Namespace, config=None) -> DaskBackend | None:
-    """The backend asked for by ``--workers``/``--scheduler`` (None without them)."""
-    if getattr(args, "workers", None) is None and getattr(args, "scheduler", None) is None:
-        return None
-    return start_backend(args.workers, args.scheduler, config=config)

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from sgevent.errors import ConfigError, DataError, TrainingError
+from sgevent.errors import ConfigError, DataError, TrainingError, check_choice, check_float, check_int
 
 __all__ = ["OptimConfig", "Optimizer", "SGD", "Adam", "make_optimizer", "OPTIMIZERS", "SCHEDULES"]
 
@@ -26,15 +26,22 @@ OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("constant", "cosine", "step")
 
 
-def _finite(x: Any) -> bool:
-    try:
-        return bool(np.isfinite(float(x)))
-    except (TypeError, ValueError):
-        return False
-
-
 def _is_int(x: Any) -> bool:
     return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
+
+
+#: Type and range of the numeric OptimConfig fields (checker, bounds).
+_OPTIM_FIELDS: dict[str, tuple[Any, dict[str, Any]]] = {
+    "lr": (check_float, {"lo": 0.0, "lo_open": True}),
+    "momentum": (check_float, {"lo": 0.0, "hi": 1.0, "hi_open": True}),
+    "eps": (check_float, {"lo": 0.0, "lo_open": True}),
+    "weight_decay": (check_float, {"lo": 0.0}),
+    "clip_norm": (check_float, {"lo": 0.0, "lo_open": True, "none_ok": True}),
+    "warmup_steps": (check_int, {"lo": 0}),
+    "total_steps": (check_int, {"lo": 1, "none_ok": True}),
+    "step_size": (check_int, {"lo": 1}),
+    "gamma": (check_float, {"lo": 0.0, "hi": 1.0, "lo_open": True}),
+}
 
 
 @dataclass(frozen=True)
@@ -85,31 +92,15 @@ class OptimConfig:
     gamma: float = 0.1
 
     def __post_init__(self) -> None:
-        if self.name not in OPTIMIZERS:
-            raise ConfigError(f"optimiser name must be one of {OPTIMIZERS}, got {self.name!r}")
-        if not (_finite(self.lr) and self.lr > 0):
-            raise ConfigError(f"lr must be a finite number > 0, got {self.lr!r}")
-        if not (_finite(self.momentum) and 0 <= self.momentum < 1):
-            raise ConfigError(f"momentum must be in [0, 1), got {self.momentum!r}")
-        try:
-            betas = tuple(float(b) for b in self.betas)
-        except (TypeError, ValueError):
-            raise ConfigError(f"betas must be two numbers in [0, 1), got {self.betas!r}") from None
-        if len(betas) != 2 or not all(np.isfinite(b) and 0 <= b < 1 for b in betas):
-            raise ConfigError(f"betas must be two numbers in [0, 1), got {self.betas!r}")
+        object.__setattr__(self, "name", check_choice("optim.name", self.name, OPTIMIZERS))
+        object.__setattr__(self, "schedule", check_choice("optim.schedule", self.schedule, SCHEDULES))
+        for name, (check, bounds) in _OPTIM_FIELDS.items():
+            object.__setattr__(self, name, check(f"optim.{name}", getattr(self, name), **bounds))
+        betas = self.betas
+        if not isinstance(betas, (list, tuple)) or len(betas) != 2:
+            raise ConfigError(f"config field 'optim.betas': got {betas!r}; expected two numbers in [0, 1)")
+        betas = tuple(check_float(f"optim.betas[{i}]", b, lo=0.0, hi=1.0, hi_open=True) for i, b in enumerate(betas))
         object.__setattr__(self, "betas", betas)
-        if not (_finite(self.eps) and self.eps > 0):
-            raise ConfigError(f"eps must be a finite number > 0, got {self.eps!r}")
-        if not (_finite(self.weight_decay) and self.weight_decay >= 0):
-            raise ConfigError(f"weight_decay must be a finite number >= 0, got {self.weight_decay!r}")
-        if self.clip_norm is not None and not (_finite(self.clip_norm) and self.clip_norm > 0):
-            raise ConfigError(f"clip_norm must be None (off) or a finite number > 0, got {self.clip_norm!r}")
-        if self.schedule not in SCHEDULES:
-            raise ConfigError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
-        if not (_is_int(self.warmup_steps) and self.warmup_steps >= 0):
-            raise ConfigError(f"warmup_steps must be an integer >= 0, got {self.warmup_steps!r}")
-        if self.total_steps is not None and not (_is_int(self.total_steps) and self.total_steps >= 1):
-            raise ConfigError(f"total_steps must be None or an integer >= 1, got {self.total_steps!r}")
         if self.schedule == "cosine":
             if self.total_steps is None:
                 raise ConfigError("schedule 'cosine' needs total_steps (the run length in optimiser steps)")
@@ -118,10 +109,6 @@ class OptimConfig:
                     f"total_steps ({self.total_steps}) must exceed warmup_steps ({self.warmup_steps}) "
                     "for schedule 'cosine'"
                 )
-        if not (_is_int(self.step_size) and self.step_size >= 1):
-            raise ConfigError(f"step_size must be an integer >= 1, got {self.step_size!r}")
-        if not (_finite(self.gamma) and 0 < self.gamma <= 1):
-            raise ConfigError(f"gamma must be in (0, 1], got {self.gamma!r}")
 
     # ------------------------------------------------------------------ schedule
     def lr_at(self, step: int) -> float:
@@ -175,9 +162,6 @@ class OptimConfig:
         unknown = sorted(set(d) - known)
         if unknown:
             raise ConfigError(f"unknown optimiser option(s) {unknown}; expected some of {sorted(known)}")
-        d = dict(d)
-        if "betas" in d and d["betas"] is not None and not isinstance(d["betas"], str):
-            d["betas"] = tuple(d["betas"])
         return cls(**d)
 
 

@@ -6,10 +6,17 @@ Layout::
         config.json           resolved configuration (written once, atomically)
         provenance.json       git revision and dirty flag, package versions, platform, seed,
                               command line, start time
-        metrics.jsonl         one JSON object per line, appended per epoch (fsynced)
+        provenance_resume_<n>.json   the same for the n-th resumed leg (and what it changed)
+        metrics.jsonl         one JSON object per line, one line per epoch (appended, fsynced)
         results.json          final results (replaced atomically)
         checkpoint_last.h5    latest checkpoint  (written by :func:`sgevent.train.checkpoint.save_checkpoint`)
+        checkpoint_prev.h5    the checkpoint before it (the fallback when the latest is damaged)
         checkpoint_best.h5    best checkpoint so far
+
+Every other file is written atomically (temporary file, fsync, :func:`os.replace`). A process killed
+mid-write leaves at most a stale ``.<name>.<random>.tmp``; :meth:`RunDir.recover` (run on every
+resume) removes those, writes a missing ``provenance.json`` and cuts ``metrics.jsonl`` back to one
+line per epoch up to the checkpoint the run resumes from.
 
 JSON is written with Python's ``json`` module: NaN and infinity appear as ``NaN``/``Infinity``
 (read back exactly by :meth:`RunDir.read_metrics`); numpy arrays and scalars are converted to
@@ -59,6 +66,10 @@ def to_jsonable(x: Any, where: str = "value") -> Any:
         return x.tolist()
     if isinstance(x, os.PathLike):
         return os.fspath(x)
+    return _container_to_json(x, where)
+
+
+def _container_to_json(x: Any, where: str) -> Any:
     if isinstance(x, Mapping):
         out = {}
         for k, v in x.items():
@@ -74,11 +85,11 @@ def to_jsonable(x: Any, where: str = "value") -> Any:
 
 
 def _write_json_atomic(path: Path, data: Any, where: str) -> None:
+    """Temporary file, fsync, :func:`os.replace` (:func:`sgevent.train.checkpoint.atomic_path`)."""
     text = json.dumps(to_jsonable(data, where), indent=2) + "\n"
     with atomic_path(path) as tmp:
         with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(text)
-            fh.flush()
 
 
 def _read_json(path: Path) -> Any:
@@ -187,6 +198,34 @@ def provenance(
 
 
 # ---------------------------------------------------------------------- run directory
+def _make_run_path(root: Path, name: str | None, exist_ok: bool) -> tuple[Path, bool]:
+    """Create ``root/name`` (or a unique timestamped name); returns it and whether it existed."""
+    root.mkdir(parents=True, exist_ok=True)
+    if name is None:
+        while True:
+            stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+            path = root / f"{stamp}-{secrets.token_hex(3)}"
+            try:
+                path.mkdir()
+                return path, False
+            except FileExistsError:  # pragma: no cover - 1 in 16 million
+                continue
+    if not isinstance(name, str) or not name or name in (".", "..") or "/" in name or os.sep in name:
+        raise ConfigError(f"run name must be a plain directory name, got {name!r}")
+    path = root / name
+    try:
+        path.mkdir()
+        return path, False
+    except FileExistsError:
+        if not exist_ok:
+            raise ConfigError(
+                f"run directory {path} already exists; choose another name or resume with exist_ok=True"
+            ) from None
+        if not path.is_dir():
+            raise ConfigError(f"{path} exists and is not a directory") from None
+        return path, True
+
+
 class RunDir:
     """One run's directory and its files.
 
@@ -205,6 +244,7 @@ class RunDir:
     RESULTS = "results.json"
     CHECKPOINT_LAST = "checkpoint_last.h5"
     CHECKPOINT_BEST = "checkpoint_best.h5"
+    CHECKPOINT_PREV = "checkpoint_prev.h5"
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
@@ -253,33 +293,7 @@ class RunDir:
         ConfigError
             ``name`` is not a plain directory name, or the run exists and ``exist_ok`` is False.
         """
-        root = Path(root)
-        root.mkdir(parents=True, exist_ok=True)
-        if name is None:
-            while True:
-                stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-                path = root / f"{stamp}-{secrets.token_hex(3)}"
-                try:
-                    path.mkdir()
-                    break
-                except FileExistsError:  # pragma: no cover - 1 in 16 million
-                    continue
-            resumed = False
-        else:
-            if not isinstance(name, str) or not name or name in (".", "..") or "/" in name or os.sep in name:
-                raise ConfigError(f"run name must be a plain directory name, got {name!r}")
-            path = root / name
-            try:
-                path.mkdir()
-                resumed = False
-            except FileExistsError:
-                if not exist_ok:
-                    raise ConfigError(
-                        f"run directory {path} already exists; choose another name or resume with exist_ok=True"
-                    ) from None
-                if not path.is_dir():
-                    raise ConfigError(f"{path} exists and is not a directory") from None
-                resumed = True
+        path, resumed = _make_run_path(Path(root), name, exist_ok)
         run = cls(path)
         prov = provenance(seed=seed, argv=argv, extra=extra_provenance)
         if not resumed or not run.config_path.exists():
@@ -327,6 +341,11 @@ class RunDir:
         return self.path / self.CHECKPOINT_LAST
 
     @property
+    def checkpoint_prev(self) -> Path:
+        """Path of the checkpoint before the latest (``checkpoint_prev.h5``)."""
+        return self.path / self.CHECKPOINT_PREV
+
+    @property
     def checkpoint_best(self) -> Path:
         """Path of the best checkpoint (``checkpoint_best.h5``)."""
         return self.path / self.CHECKPOINT_BEST
@@ -348,6 +367,9 @@ class RunDir:
     def log_metrics(self, metrics: Mapping[str, Any]) -> None:
         """Append one record (e.g. one epoch's metrics) as a JSON line, flushed and fsynced.
 
+        A line cut short by a kill is ignored by :meth:`read_metrics` and removed by
+        :meth:`recover` before a resumed run appends again.
+
         Raises
         ------
         ConfigError
@@ -360,6 +382,47 @@ class RunDir:
             fh.write(line + "\n")
             fh.flush()
             os.fsync(fh.fileno())
+
+    def _write_metrics(self, records: Sequence[Mapping[str, Any]]) -> None:
+        text = "".join(json.dumps(r) + "\n" for r in records)
+        with atomic_path(self.metrics_path) as tmp:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                fh.write(text)
+
+    # ------------------------------------------------------------------ recovery after a kill
+    def sweep_temporary(self) -> list[Path]:
+        """Remove stale temporary files (``.<name>.*.tmp``) left by a killed writer."""
+        stale = [p for p in self.path.glob(".*.tmp") if p.is_file()]
+        for p in stale:
+            p.unlink(missing_ok=True)
+        return stale
+
+    def truncate_metrics(self, max_epoch: int) -> None:
+        """Keep one record per epoch, for epochs ``<= max_epoch`` (the last record of each wins)."""
+        by_epoch: dict[int, dict[str, Any]] = {}
+        for rec in self.read_metrics():
+            epoch = rec.get("epoch")
+            if isinstance(epoch, int) and not isinstance(epoch, bool) and epoch <= max_epoch:
+                by_epoch[epoch] = rec
+        self._write_metrics([by_epoch[e] for e in sorted(by_epoch)])
+
+    def recover(self, max_epoch: int, *, seed: int | None = None, argv: Sequence[str] | None = None) -> None:
+        """Repair the side files after a kill: sweep temporary files, write a missing
+        ``provenance.json``, cut ``metrics.jsonl`` to one line per epoch ``<= max_epoch``."""
+        self.sweep_temporary()
+        if not self.provenance_path.exists():
+            _write_json_atomic(self.provenance_path, provenance(seed=seed, argv=argv), "provenance")
+        self.truncate_metrics(max_epoch)
+
+    def record_resume(self, *, seed: int | None = None, argv: Sequence[str] | None = None,
+                      extra: Mapping[str, Any] | None = None) -> Path:
+        """Write ``provenance_resume_<n>.json`` for a resumed leg (``extra``: e.g. its changes)."""
+        n = 1
+        while (self.path / f"provenance_resume_{n}.json").exists():
+            n += 1
+        path = self.path / f"provenance_resume_{n}.json"
+        _write_json_atomic(path, provenance(seed=seed, argv=argv, extra=extra), "provenance")
+        return path
 
     def read_metrics(self) -> list[dict[str, Any]]:
         """All records of ``metrics.jsonl`` in order ([] if there is none yet).

@@ -359,3 +359,53 @@ def test_spike_dataset_validation_messages():
         dataclasses.replace(ds, times=ds.times[::-1].copy())
     with pytest.raises(DataError, match=r"field 'offsets' has 3 entries; expected"):
         dataclasses.replace(ds, offsets=ds.offsets[:3])
+
+
+# ---------------------------------------------------------------------- issue 12
+def _write_times(path, times, dtype):
+    """An SHD-layout file whose spikes/times have ``dtype`` (e.g. tonic's uint32 microseconds)."""
+    n = len(times)
+    with h5py.File(path, "w") as f:
+        t_ds = f.create_dataset("spikes/times", (n,), dtype=h5py.vlen_dtype(np.dtype(dtype)))
+        u_ds = f.create_dataset("spikes/units", (n,), dtype=h5py.vlen_dtype(np.uint16))
+        for i, t in enumerate(times):
+            t_ds[i] = np.asarray(t, dtype=dtype)
+            u_ds[i] = np.arange(len(t), dtype=np.uint16)
+        f.create_dataset("labels", data=np.zeros(n, dtype=np.uint8))
+        f.create_dataset("extra/keys", data=np.array([b"a"]))
+
+
+def test_integer_microsecond_times_are_refused_naming_file_sample_and_field(tmp_path):
+    p = tmp_path / "us_train.h5"
+    _write_times(p, [[], [120_000, 710_115_000]], np.uint32)
+    with pytest.raises(DataError, match=r"us_train.h5: sample 1, field 'spikes/times'.*integer.*microseconds"):
+        load_h5(p)
+
+
+def test_times_beyond_the_stated_maximum_are_refused(tmp_path):
+    p = tmp_path / "far.h5"
+    _write_times(p, [[0.1, 0.2], [0.3, 710_115.0]], np.float64)
+    with pytest.raises(DataError, match=r"far.h5: sample 1, field 'spikes/times': event 1 is 710115.0 s.*max_time_s"):
+        load_h5(p)
+    assert load_h5(p, max_time_s=1e6).durations()[1] == 710_115.0
+
+
+def test_writer_handles_samples_that_all_have_the_same_spike_count(tmp_path):
+    from sgevent.data.shd_writer import write_shd_h5
+
+    times = [np.array([0.1, 0.2, 0.3]), np.array([0.4, 0.5, 0.6])]
+    units = [np.array([1, 2, 3]), np.array([4, 5, 6])]
+    p = write_shd_h5(tmp_path / "eq.h5", times, units, [0, 1], [0, 1], ["a", "b"])
+    ds = load_h5(p)
+    assert ds.counts().tolist() == [3, 3] and ds.units.tolist() == [1, 2, 3, 4, 5, 6]
+    np.testing.assert_allclose(ds.times, np.concatenate(times), atol=1e-3)
+
+
+def test_two_files_of_one_split_are_not_guessed_between(tmp_path):
+    from sgevent.data.shd import split_files
+
+    write_shd_file(tmp_path / "shd_train.h5")
+    assert set(split_files(tmp_path)) == {"train"}
+    write_shd_file(tmp_path / "ssc_train.h5")
+    with pytest.raises(DataError, match=r"2 files for split 'train' \(shd_train.h5, ssc_train.h5\)"):
+        split_files(tmp_path)

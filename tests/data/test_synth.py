@@ -259,11 +259,13 @@ def test_generate_rejects_bad_arguments(tmp_path):
 def test_cli_arguments(tmp_path):
     import argparse
 
+    from sgevent import cli
+
     p = argparse.ArgumentParser()
-    synth.add_synth_arguments(p)
+    cli.add_synth_arguments(p)
     args = p.parse_args(["--out", str(tmp_path), "--n-train", "3", "--n-test", "2", "--seed", "4", "--workers", "1"])
     assert (args.out, args.n_train, args.n_test, args.seed, args.workers) == (str(tmp_path), 3, 2, 4, 1)
-    assert synth.run_synth(args) == 0
+    assert cli.run_synth(args) == 0
     with h5py.File(tmp_path / "shd_test.h5", "r") as f:
         assert f["labels"].shape == (2,) and f.attrs["seed"] == 4
 

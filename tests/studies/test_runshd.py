@@ -186,8 +186,10 @@ def test_run_shd_offline_records_the_stand_in(tmp_path, monkeypatch):
 def test_command_line_arguments():
     import argparse
 
+    from sgevent import cli
+
     p = argparse.ArgumentParser()
-    runshd.add_runshd_command(p.add_subparsers(dest="command"))
+    cli.add_runshd_command(p.add_subparsers(dest="command"))
     a = p.parse_args(["run-shd", "--data", "synth", "--quick", "--name", "x"])
     assert (a.data, a.quick, a.name, a.config) == ("synth", True, "x", None) and callable(a.func)
     with pytest.raises(SystemExit):

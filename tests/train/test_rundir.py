@@ -67,7 +67,8 @@ def test_open_missing_run_is_data_error(tmp_path):
 def test_metrics_log_round_trip(tmp_path):
     run = RunDir.create(tmp_path, "m")
     assert run.read_metrics() == []
-    recs = [{"epoch": e, "loss": 1.0 / (e + 1), "acc": np.float32(0.5), "per_layer": np.array([1, 2])} for e in range(3)]
+    recs = [{"epoch": e, "loss": 1.0 / (e + 1), "acc": np.float32(0.5), "per_layer": np.array([1, 2])}
+            for e in range(3)]
     for r in recs:
         run.log_metrics(r)
     run.log_metrics({"epoch": 3, "loss": float("nan")})
