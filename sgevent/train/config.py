@@ -57,11 +57,29 @@ def _check_hidden(value: Any) -> tuple[int, ...]:
     return tuple(check_int(f"net.hidden[{i}]", h, lo=1) for i, h in enumerate(sizes))
 
 
+def _check_taus(value: Any, n_buckets: int, n_sources: int) -> tuple[tuple[float, ...], ...] | None:
+    """``taus``: None, K time constants (every source), or one row of K per source (input, hidden...)."""
+    if value is None:
+        return None
+    expected = (f"null, a list of n_buckets = {n_buckets} time constants in s (> 0), or {n_sources} such lists "
+                "(one per source: the input, then each hidden layer)")
+    if not isinstance(value, (list, tuple)) or not value:
+        raise ConfigError(f"config field 'net.taus': got {value!r}; expected {expected}")
+    rows = [value] if not isinstance(value[0], (list, tuple)) else list(value)
+    if len(rows) not in (1, n_sources) or any(not isinstance(r, (list, tuple)) or len(r) != n_buckets for r in rows):
+        raise ConfigError(f"config field 'net.taus': got {value!r}; expected {expected}")
+    return tuple(tuple(check_float(f"net.taus[{i}][{k}]" if len(rows) > 1 else f"net.taus[{k}]", t, lo=0.0,
+                                   lo_open=True) for k, t in enumerate(r)) for i, r in enumerate(rows))
+
+
 @dataclass(frozen=True)
 class NetConfig:
     """Arguments of :meth:`sgevent.Network.create` (see there for meanings and defaults).
 
-    Every field is checked for type and range on construction (ConfigError naming it).
+    ``taus`` (optional) overrides ``tau_0``/``tau_delay``: K cascade time constants in seconds for
+    every source, or one list of K per source (the input, then each hidden layer), e.g. distinct,
+    log-spaced stages for long-range filtering (DESIGN.md 1.5). Every field is checked for type and
+    range on construction (ConfigError naming it).
     """
 
     hidden: tuple[int, ...] = (256,)
@@ -77,16 +95,19 @@ class NetConfig:
     hidden_bias: bool = False
     readout_bias: bool = True
     weight_gain: float = 1.0
+    taus: tuple[tuple[float, ...], ...] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", _check_hidden(self.hidden))
         _check_fields(self, _NET_FIELDS, "net.")
+        object.__setattr__(self, "taus", _check_taus(self.taus, self.n_buckets, len(self.hidden) + 1))
         for name in ("per_synapse", "hidden_bias", "readout_bias"):
             object.__setattr__(self, name, check_bool(f"net.{name}", getattr(self, name)))
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["hidden"] = list(self.hidden)
+        d["taus"] = None if self.taus is None else [list(r) for r in self.taus]
         return d
 
     @classmethod

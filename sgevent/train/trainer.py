@@ -75,8 +75,15 @@ def network_from_config(config: TrainConfig, n_in: int, n_out: int) -> Network:
         n_in, c.hidden, n_out, n_buckets=c.n_buckets, seed=config.seed, tau_0=c.tau_0, tau_delay=c.tau_delay,
         theta_0=c.theta_0, m_f=c.m_f, tau_theta=c.tau_theta, spike_gain=c.spike_gain, max_burst=c.max_burst,
         per_synapse=c.per_synapse, hidden_bias=c.hidden_bias, readout_bias=c.readout_bias,
-        weight_gain=c.weight_gain,
+        weight_gain=c.weight_gain, taus=_taus_argument(c.taus),
     )
+
+
+def _taus_argument(taus: tuple[tuple[float, ...], ...] | None) -> list | None:
+    """``NetConfig.taus`` as :meth:`Network.create` takes it (one row: the same for every source)."""
+    if taus is None:
+        return None
+    return list(taus[0]) if len(taus) == 1 else [list(r) for r in taus]
 
 
 def check_data_fits(net: Network, data: SpikeDataset, role: str, what: str = "the network") -> None:
