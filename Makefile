@@ -48,9 +48,9 @@ run-shd: venv
 ## make resolution-study / make sparsity-sweep: the studies of README "Temporal resolution" and
 ## "Accuracy against sparsity" on the synthetic spoken digits (generated on first use, as for
 ## run-shd), about 40-60 min each on 2 cores (measured side by side); QUICK=1: a few minutes.
-SYNTH := datasets/synth/SHD
+SYNTH := datasets/synth_hard/SHD
 $(SYNTH)/shd_train.h5:
-	$(PY) -m sgevent data synth-digits --out $(SYNTH) --n-train 2000 --n-test 500 --seed 0
+	$(PY) -m sgevent data synth-digits --out $(SYNTH) --n-train 2000 --n-test 500 --seed 0 --preset hard
 
 resolution-study: venv $(SYNTH)/shd_train.h5
 	$(PY) -m sgevent resolution-study --data-dir $(SYNTH) $(if $(QUICK),--quick,)

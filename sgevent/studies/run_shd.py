@@ -6,9 +6,9 @@
    tries to download them through tonic (:func:`sgevent.data.find_or_download`); when that fails
    (no network) it says so in one line and falls back to the synthetic spoken digits
    (:func:`sgevent.data.synth.generate_synthetic_digits`, DESIGN.md 5), generated on first use
-   into ``<root>/synth/SHD/`` (2000 train + 500 test, seed 0; quick mode: 300 + 100 into
-   ``<root>/synth_quick/SHD/``). ``"shd"`` insists on the real set, ``"synth"`` takes the
-   stand-in. The statistics of both splits are printed.
+   into ``<root>/synth_hard/SHD/`` (2000 train + 500 test, seed 0, the ``hard`` preset of
+   :mod:`sgevent.data.presets`; quick mode: 300 + 100 into ``<root>/synth_hard_quick/SHD/``).
+   ``"shd"`` insists on the real set, ``"synth"`` takes the stand-in. The statistics of both splits are printed.
 2. **Training** with ``configs/run_shd.json`` (``run_shd_quick.json`` in quick mode) through
    :class:`sgevent.train.trainer.Trainer`, which also evaluates the best checkpoint on the test split.
 3. **Baseline**: logistic regression on binned spike counts
@@ -44,8 +44,10 @@ __all__ = ["run_shd", "select_data", "default_config_path", "DATA_CHOICES", "SYN
 DATA_CHOICES = ("auto", "shd", "synth")
 
 #: (sub-folder of the data root, training samples, test samples, seed) of the stand-in sets.
-SYNTH_FULL = ("synth", 2000, 500, 0)
-SYNTH_QUICK = ("synth_quick", 300, 100, 0)
+#: The stand-in run-shd generates when offline: (folder, n_train, n_test, seed, preset). The folder names
+#: the preset, so a set made by an older sgevent (``synth/``, the ``easy`` preset) is never reused by mistake.
+SYNTH_FULL = ("synth_hard", 2000, 500, 0, "hard")
+SYNTH_QUICK = ("synth_hard_quick", 300, 100, 0, "hard")
 
 _REPO = Path(__file__).resolve().parent.parent
 
@@ -62,9 +64,10 @@ def _both_present(folder: Path) -> bool:
 
 def _synth_files(root: Path, quick: bool, progress: bool) -> tuple[Path, Path, dict[str, Any]]:
     """The stand-in's files, generated on first use."""
-    sub, n_train, n_test, seed = SYNTH_QUICK if quick else SYNTH_FULL
+    sub, n_train, n_test, seed, preset = SYNTH_QUICK if quick else SYNTH_FULL
     folder = root / sub / "SHD"
-    info: dict[str, Any] = {"n_train": n_train, "n_test": n_test, "seed": seed, "generated_now": False}
+    info: dict[str, Any] = {"n_train": n_train, "n_test": n_test, "seed": seed, "preset": preset,
+                            "generated_now": False}
     if not _both_present(folder):
         try:
             from sgevent.data.synth import generate_synthetic_digits
@@ -74,10 +77,10 @@ def _synth_files(root: Path, quick: bool, progress: bool) -> tuple[Path, Path, d
                 "extras (pip install -e '.[data]', which brings espeakng-loader) or put the real SHD "
                 f"files in {root / 'SHD'}/"
             ) from exc
-        print(f"generating the synthetic spoken digits ({n_train} train + {n_test} test, seed {seed}) "
-              f"into {folder}/ (first use only)", flush=True)
+        print(f"generating the synthetic spoken digits ({n_train} train + {n_test} test, seed {seed}, preset "
+              f"{preset}) into {folder}/ (first use only)", flush=True)
         t0 = time.perf_counter()
-        generate_synthetic_digits(folder, n_train=n_train, n_test=n_test, seed=seed, progress=progress)
+        generate_synthetic_digits(folder, n_train=n_train, n_test=n_test, seed=seed, progress=progress, preset=preset)
         info.update(generated_now=True, generation_seconds=time.perf_counter() - t0)
         if not _both_present(folder):
             raise DataError(f"{folder}/: the generator finished but shd_train.h5 / shd_test.h5 are missing")
@@ -96,7 +99,7 @@ def select_data(data: str = "auto", *, quick: bool = False, root: str | Path = "
     quick : bool
         Use the small stand-in set (quick runs).
     root : path-like
-        Data root (``<root>/SHD/``, ``<root>/synth/SHD/``, ``<root>/synth_quick/SHD/``).
+        Data root (``<root>/SHD/``, ``<root>/synth_hard/SHD/``, ``<root>/synth_hard_quick/SHD/``).
     progress : bool
         Progress bars while generating.
 

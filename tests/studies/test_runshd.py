@@ -59,8 +59,8 @@ def test_auto_falls_back_to_synth_offline(tmp_path, monkeypatch, capsys):
     def offline(meta, split, root, download=True):
         raise DataError(f"{meta.name} {split}: not there and the download failed (URLError: no network). Download ...")
 
-    def fake_generator(out_dir, n_train, n_test, seed, progress=True, n_workers=None):
-        calls.append((str(out_dir), n_train, n_test, seed))
+    def fake_generator(out_dir, n_train, n_test, seed, progress=True, n_workers=None, preset="hard"):
+        calls.append((str(out_dir), n_train, n_test, seed, preset))
         _tiny_set(out_dir)
         return {}
 
@@ -72,7 +72,7 @@ def test_auto_falls_back_to_synth_offline(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "SHD is not available" in out and "synthetic" in out
     assert info["kind"] == "synth" and "no network" in info["fallback_reason"]
-    assert calls == [(str(tmp_path / "synth_quick" / "SHD"), 300, 100, 0)]
+    assert calls == [(str(tmp_path / "synth_hard_quick" / "SHD"), 300, 100, 0, "hard")]
     assert info["synth"]["generated_now"] is True
     # second use: the generated files are reused
     train2, _, info2 = runshd.select_data("synth", quick=True, root=tmp_path, progress=False)
@@ -164,7 +164,7 @@ def test_run_shd_offline_records_the_stand_in(tmp_path, monkeypatch):
     def offline(meta, split, root, download=True):
         raise DataError(f"{meta.name} {split}: not there and the download failed (URLError: offline)")
 
-    def fake_generator(out_dir, n_train, n_test, seed, progress=True, n_workers=None):
+    def fake_generator(out_dir, n_train, n_test, seed, progress=True, n_workers=None, preset="hard"):
         _tiny_set(out_dir, n_train=20, n_test=8)
         return {}
 
@@ -176,7 +176,7 @@ def test_run_shd_offline_records_the_stand_in(tmp_path, monkeypatch):
                           config_path=cfg_path, progress=False)
     res = json.loads((path / "results.json").read_text())
     assert res["dataset"]["kind"] == "synth" and res["dataset"]["requested"] == "auto"
-    assert res["dataset"]["train_file"].endswith("synth_quick/SHD/shd_train.h5")
+    assert res["dataset"]["train_file"].endswith("synth_hard_quick/SHD/shd_train.h5")
     assert 0 <= res["baseline"]["test_accuracy"] <= 1 and "test_accuracy" in res
     assert res["dataset_stats"]["test"]["n_samples"] == 8
     text = (path / "report.md").read_text()
