@@ -63,7 +63,8 @@ def _forward_cases():
         yield dict(kind="forward", dt=dt, hidden=hidden, ps=ps, taus="distinct", adapt=False, bias=True, burst=True)
         yield dict(kind="readouts", dt=dt, hidden=hidden, ps=ps, taus="repeated", adapt=True, bias=False, burst=False)
     for dt in DTS:  # a burst past max_burst: the error message must not change either
-        yield dict(kind="burstlimit", dt=dt, hidden=(8, 6), ps=False, taus="distinct", adapt=False, bias=True, burst=True)
+        yield dict(kind="burstlimit", dt=dt, hidden=(8, 6), ps=False, taus="distinct", adapt=False, bias=True,
+                   burst=True)
 
 
 def _learn_cases():
@@ -80,8 +81,28 @@ def _learn_cases():
                        backward=backward, loss="mean" if opt == "sgd" else "mse", opt=opt)
 
 
+def _compaction_cases():
+    # biased layer-0 neurons fire all along a long silent window and re-predict 60 slowly rising
+    # layer-1 neurons at each spike: stale predictions fill the heap, which compacts
+    for dt in DTS:
+        yield dict(kind="compaction", dt=dt, hidden=(6, 60), ps=False, taus="distinct", adapt=False, bias=True,
+                   burst=False)
+    for backward in ("instant", "traces"):
+        yield dict(kind="compaction", dt=None, hidden=(6, 60), ps=False, taus="distinct", adapt=False, bias=True,
+                   burst=False, backward=backward, loss="mean")
+
+
+def _compaction_net(sg, seed):
+    net = sg.Network.create(N_IN, (6, 60), 3, n_buckets=4, seed=seed, theta_0=[0.05, 0.3], hidden_bias=True,
+                            weight_gain=1.5)
+    net.b[0][:] = 0.2
+    net.b[1][:] = np.linspace(0.2, 0.33, 60)
+    net.w[1][:] = np.abs(net.w[1]) * 0.01
+    return net
+
+
 def cases():
-    return list(_forward_cases()) + list(_learn_cases())
+    return list(_forward_cases()) + list(_learn_cases()) + list(_compaction_cases())
 
 
 def _name(c) -> str:
@@ -133,11 +154,15 @@ def _run_case(sg, c, i, out):
                max_burst=3 if c["kind"] == "burstlimit" else 1000)
     t, u = _inputs(seed=1000 + i)
     kw = dict(dt=c["dt"], t_end=T_END)
+    if c["kind"] == "compaction":
+        net = _compaction_net(sg, seed=i)
+        t, u = _inputs(seed=1000 + i, n=30, t_end=0.01)
+        kw["t_end"] = 0.3
     if c["kind"] == "readouts":
         kw["readout_times"] = np.sort(np.random.default_rng(i).uniform(0, T_END, 37))
     if "loss" in c:
         spec = LearnSpec(loss=c["loss"], backward=c["backward"], learn_period=4e-3)
-        n_e = learning_times(T_END, spec.learn_period).size
+        n_e = learning_times(kw["t_end"], spec.learn_period).size
         kw.update(learn=spec, label=1)
         if c["loss"] == "mse":
             kw["target"] = np.random.default_rng(i).standard_normal((n_e, net.n_out))

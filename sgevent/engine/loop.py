@@ -146,7 +146,7 @@ def run_chunk(B, LA, S, X):
         for l in range(n_hid):
             if ctr[C_N_EVENTS] + B.n_post[l] > sp.t.shape[0]:  # grow between phases, never inside one
                 sp = _grow(sp, ctr[C_N_EVENTS], B.n_post[l])
-            status = update_hidden(B, LA, S, sc, X, sp, l, t, horizon)
+            status = update_hidden(B, LA, S, sc, X, sp, l, (t, horizon))
             if status != STATUS_OK:
                 break
         if status != STATUS_OK:

@@ -340,9 +340,11 @@ def _spike_source(B, S, sc, l, j, t, height):
 
 
 @njit(cache=True)
-def _repredict(B, S, sc, X, l, j, t, horizon, st):
-    """New version and next crossing of neuron j (``st``: its :func:`neuron_stats`), pushed if
-    before ``horizon``. Returns ``STATUS_SEARCH`` (``out.info`` set) if the search failed."""
+def _repredict(B, S, sc, X, l, j, when, st):
+    """New version and next crossing of neuron j (``st``: its :func:`neuron_stats`) at
+    ``when = (t, horizon)``, pushed if before the horizon. Returns ``STATUS_SEARCH`` (``out.info``
+    set) if the search failed."""
+    t, horizon = when
     g = B.post_off[l] + j
     stats = S.out.stats
     S.neurons.ver[g] += 1
@@ -386,9 +388,20 @@ def _deliver_below(B, S, sc, l, t):
 
 
 @njit(cache=True)
-def _check_neuron(B, LA, S, sc, X, sp, l, j, t, horizon, touched, check_all):
-    """Check neuron j of hidden layer l at ``t``: gate (traces), burst, record, re-predict.
-    Returns the status, the spike count (0: none) and the event's height."""
+def _layer_flags(S, l):
+    """``(touched, check_all)`` of hidden layer ``l`` at this instant: it received spikes (layer
+    0: inputs), and every neuron is to be checked (input or start instant, or touched)."""
+    has_input = S.ctr[C_INPUT] == 1
+    touched = has_input if l == 0 else S.ctr[C_N_PREV] > 0
+    return touched, has_input or touched or S.ctr[C_START] == 1
+
+
+@njit(cache=True)
+def _check_neuron(B, LA, S, sc, X, sp, l, j, when):
+    """Check neuron j of hidden layer l at ``when = (t, horizon)``: gate (traces), burst,
+    record, re-predict. Returns the status, the spike count (0: none) and the event's height."""
+    t, horizon = when
+    touched, check_all = _layer_flags(S, l)
     g = B.post_off[l] + j
     force = S.neurons.forced[g] and not touched
     S.neurons.forced[g] = False
@@ -407,26 +420,24 @@ def _check_neuron(B, LA, S, sc, X, sp, l, j, t, horizon, touched, check_all):
         if S.ctr[C_N_SPIKES] > X.spike_budget:
             _error_at(S, l, j, t)
             return STATUS_BUDGET, count, height
-    return _repredict(B, S, sc, X, l, j, t, horizon, st), count, height
+    return _repredict(B, S, sc, X, l, j, when, st), count, height
 
 
 @njit(cache=True)
-def update_hidden(B, LA, S, sc, X, sp, l, t, horizon):
-    """Hidden layer ``l`` at instant ``t``: bring it to ``t``, add the spikes of the layer below
-    (zero delay), then check neurons and re-predict them with ``horizon``: every neuron at an
+def update_hidden(B, LA, S, sc, X, sp, l, when):
+    """Hidden layer ``l`` at ``when = (t, horizon)``: bring it to ``t``, add the spikes of the
+    layer below (zero delay), then check neurons and re-predict them with the horizon: every neuron at an
     input instant or when the layer received spikes, else only those whose prediction popped
     (a valid prediction in an untouched layer fires at least once: it proved the crossing).
     This layer's spikes (``sp`` and ``inst.cur_ids``) become the next layer's input. Returns a
     status."""
     ctr = S.ctr
     n_prev = ctr[C_N_PREV]
-    has_input = ctr[C_INPUT] == 1
-    touched = has_input if l == 0 else n_prev > 0
-    check_all = has_input or touched or ctr[C_START] == 1
+    check_all = _layer_flags(S, l)[1]
     if not check_all and _in_layer(B, S, l) == 0:
         ctr[C_N_PREV] = 0
         return STATUS_OK
-    _deliver_below(B, S, sc, l, t)
+    _deliver_below(B, S, sc, l, when[0])
     p0 = B.post_off[l]
     n_post = B.n_post[l]
     cur_ids, cur_h, forced_ids = S.inst.cur_ids, S.inst.cur_h, S.inst.forced_ids
@@ -438,7 +449,7 @@ def update_hidden(B, LA, S, sc, X, sp, l, t, horizon):
             continue
         else:
             j = forced_ids[q] - p0
-        status, count, height = _check_neuron(B, LA, S, sc, X, sp, l, j, t, horizon, touched, check_all)
+        status, count, height = _check_neuron(B, LA, S, sc, X, sp, l, j, when)
         if status != STATUS_OK:
             return status
         if count > 0:

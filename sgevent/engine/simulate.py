@@ -8,6 +8,8 @@ are rebuilt and :func:`sgevent.engine.loop.after_update` re-aggregates and re-pr
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from sgevent.engine.build import build
@@ -150,16 +152,15 @@ def simulate(
     ro_k = np.ascontiguousarray(ro_k, dtype=np.float64)
     X = RunArgs(in_t=in_t, in_u=in_u, t_end=float(t_end_k), ro_t=ro_k, tol=TIME_TOL, stop_at=-1,
                 spike_budget=int(spike_budget))
-    B = build(net, dt)
-    LA = no_learning(net) if learn is None else make_learn_args(net, learn, ro_k.size, label, target)
+    lower = partial(_lower, net, dt, learn, label, target, ro_k.size)
+    B, LA = lower()
     S = init_state(B, LA, ro_k.size)
     n_hid = int(B.post_off[-2])
     if np.any(B.b[:n_hid] != 0.0) and not (in_t.size and in_t[0] == 0.0):
         S.ctr[C_START] = 1  # biased neurons may fire (or open their gate) before the first input
     if LA.traces:  # gates [x > 0] before any input: x = b
         S.traces.gate[:n_hid] = (B.b[:n_hid] > 0.0)
-    status, pieces, n_updates, B, LA = _run_chunks(net, dt, B, LA, S, X, learn, label, target, optimizer,
-                                                   int(update_every))
+    status, pieces, n_updates, B, LA = _run_chunks(net, (B, LA), S, X, lower, optimizer, int(update_every))
     if learn is not None and status == STATUS_OK:
         finish_learning(B, LA, S)
         if optimizer is not None and (np.any(S.learn.G) or np.any(S.learn.db)):
@@ -198,10 +199,18 @@ def _check_options(learn, readout_times, optimizer, update_every, spike_budget) 
         raise ConfigError(f"spike_budget must be an integer >= 1 (hidden spikes per sample), got {spike_budget!r}")
 
 
-def _run_chunks(net, dt, B, LA, S, X, learn, label, target, optimizer, update_every):
+def _lower(net: Network, dt, learn, label, target, n_events: int):
+    """The kernel's parameters: the built network and the learning inputs."""
+    LA = no_learning(net) if learn is None else make_learn_args(net, learn, n_events, label, target)
+    return build(net, dt), LA
+
+
+def _run_chunks(net: Network, params, S, X, lower, optimizer, update_every: int):
     """Run the loop to the end; with ``optimizer``, pause every ``update_every`` learning events
-    for an online update (the flat arrays are rebuilt and the loop re-predicts). Returns the
-    status, the spike pieces, the number of updates and the current ``B``, ``LA``."""
+    for an online update (``lower()`` rebuilds the parameters, the loop re-predicts). Returns the
+    status, the spike pieces, the number of updates and the last parameters ``B``, ``LA``
+    (``params`` holds the first)."""
+    B, LA = params
     pieces = []
     stop = update_every if optimizer is not None else -1
     n_updates = 0
@@ -212,8 +221,7 @@ def _run_chunks(net, dt, B, LA, S, X, learn, label, target, optimizer, update_ev
             return status, pieces, n_updates, B, LA
         _online_step(net, optimizer, S)
         n_updates += 1
-        B = build(net, dt)
-        LA = make_learn_args(net, learn, X.ro_t.size, label, target)
+        B, LA = lower()
         after_update(B, LA, S, X, float(X.ro_t[stop - 1]))
         stop += update_every
 
