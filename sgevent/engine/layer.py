@@ -16,15 +16,15 @@ from sgevent.numerics.crossing import Neuron, next_crossing
 from sgevent.numerics.propagator import propagate
 from sgevent.numerics.queue import heap_push_compact
 
-__all__ = ["bring_layer", "signal", "add_jump", "neuron_stats", "may_cross", "predict", "push_gate", "schedule"]
+__all__ = ["bring_layer", "signal", "add_jump", "neuron_stats", "may_cross", "predict", "gate_prediction", "push_gate",
+           "schedule"]
 
 
 @njit(cache=True)
-def bring_layer(B, S, sc, l, t):
-    """Bring every neuron of layer ``l`` from ``neurons.t_last[l]`` to ``t`` (s or steps):
-    the exact propagator on the cascade states, the own decays on ``y0`` and ``thd`` (hidden
-    layers). Writes ``S.neurons``."""
-    nr = S.neurons
+def bring_layer(B, nr, sc, l, t):
+    """Bring every neuron of layer ``l`` from ``nr.t_last[l]`` to ``t`` (s or steps): the
+    exact propagator on the cascade states, the own decays on ``y0`` and ``thd`` (hidden
+    layers). Writes ``nr`` (the :class:`~sgevent.engine.state.NeuronState`)."""
     dtl = t - nr.t_last[l]
     if dtl <= 0.0:
         return
@@ -133,7 +133,7 @@ def may_cross(B, l, st, y0g, thdg, horizon):
 
 
 @njit(cache=True)
-def predict(B, S, sc, l, j, t, horizon_abs, tol):
+def predict(B, nr, sc, l, j, t, horizon_abs, tol):
     """Next threshold crossing of neuron ``j`` of hidden layer ``l`` after ``t`` (relative to
     ``t``; ``inf`` if none before ``horizon_abs``, ``nan`` if the search failed)."""
     R = B.R
@@ -143,29 +143,37 @@ def predict(B, S, sc, l, j, t, horizon_abs, tol):
     r0, r1 = B.nr_off[l] + j * R, B.nr_off[l] + (j + 1) * R
     g = B.post_off[l] + j
     nrn = Neuron(
-        z=S.neurons.z[a:a + n].reshape(R, K), c=B.c[a:a + n].reshape(R, K), c1=B.c1[a:a + n].reshape(R, K),
+        z=nr.z[a:a + n].reshape(R, K), c=B.c[a:a + n].reshape(R, K), c1=B.c1[a:a + n].reshape(R, K),
         n0p=B.n0p[r0:r1], n0n=B.n0n[r0:r1], n2p=B.n2p[r0:r1], n2n=B.n2n[r0:r1], b=B.b[g], theta_0=B.theta_0[l],
-        y0=S.neurons.y0[g], thd=S.neurons.thd[g], own0=B.own0[l], own_th=B.own_th[l], rates=B.rates[l],
+        y0=nr.y0[g], thd=nr.thd[g], own0=B.own0[l], own_th=B.own_th[l], rates=B.rates[l],
     )
     return next_crossing(B.grid, nrn, horizon_abs - t, tol, sc)
 
 
 @njit(cache=True)
-def schedule(S, t_s, nid):
-    """Push the prediction ``(t_s, nid)`` with the owner's current version (heap compacted when
-    full; ``ctr[C_HSIZE]``, ``ctr[C_SEQ]`` advanced). Returns True if it compacted."""
-    hsize, compacted = heap_push_compact(S.heap, S.ctr[C_HSIZE], S.neurons.ver, t_s, S.ctr[C_SEQ], nid)
-    S.ctr[C_HSIZE] = hsize
-    S.ctr[C_SEQ] += 1
+def schedule(heap, ver, ctr, t_s, nid):
+    """Push the prediction ``(t_s, nid)`` with the owner's current version ``ver[nid]`` (heap
+    compacted when full; ``ctr[C_HSIZE]``, ``ctr[C_SEQ]`` advanced). Returns True if it compacted."""
+    hsize, compacted = heap_push_compact(heap, ctr[C_HSIZE], ver, t_s, ctr[C_SEQ], nid)
+    ctr[C_HSIZE] = hsize
+    ctr[C_SEQ] += 1
     return compacted
 
 
 @njit(cache=True)
+def gate_prediction(B, nr, gate, sc, l, j, when, tol):
+    """A new version of the gate of neuron j of hidden layer l (traces; gate ids follow the
+    neurons: ``n_tot + g``) and its next switch after ``when = (t, horizon)`` (relative to t;
+    ``inf``: none, ``nan``: the search failed)."""
+    g = B.post_off[l] + j
+    nr.ver[B.post_off[B.n_post.shape[0]] + g] += 1
+    return predict_gate(B, nr.z, gate[g] != 0.0, sc, l, j, when, tol)
+
+
+@njit(cache=True)
 def push_gate(B, S, sc, X, l, j, t, horizon):
-    """Re-predict the gate switch of neuron j of hidden layer l (traces; gate ids follow the
-    neurons: ``n_tot + g``)."""
-    gid = B.post_off[B.n_post.shape[0]] + B.post_off[l] + j
-    S.neurons.ver[gid] += 1
-    s = predict_gate(B, S, sc, l, j, t, horizon, X.tol)
-    if s < np.inf and s == s:
-        schedule(S, t + s, gid)
+    """Re-predict the gate switch of neuron j of hidden layer l and push it (traces)."""
+    s = gate_prediction(B, S.neurons, S.traces.gate, sc, l, j, (t, horizon), X.tol)
+    if s < np.inf:
+        gid = B.post_off[B.n_post.shape[0]] + B.post_off[l] + j
+        schedule(S.heap, S.neurons.ver, S.ctr, t + s, gid)

@@ -225,6 +225,6 @@ def after_update(B, LA, S, X, t):
                     S.out.stats[ST_GATES] += 1
                 push_gate(B, S, sc, X, l, j, t, horizon)
             S.neurons.ver[g] += 1
-            s = predict(B, S, sc, l, j, t, horizon, X.tol)
+            s = predict(B, S.neurons, sc, l, j, t, horizon, X.tol)
             if s < np.inf:
-                schedule(S, t + s, g)
+                schedule(S.heap, S.neurons.ver, S.ctr, t + s, g)

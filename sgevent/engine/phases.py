@@ -25,10 +25,10 @@ from numba import njit
 from sgevent.engine.layer import (
     add_jump,
     bring_layer,
+    gate_prediction,
     may_cross,
     neuron_stats,
     predict,
-    push_gate,
     schedule,
     signal,
 )
@@ -41,6 +41,7 @@ from sgevent.engine.state import (
     C_N_GATES,
     C_N_PREV,
     C_N_SPIKES,
+    C_N_THIS,
     C_P_IN,
     C_P_RO,
     C_START,
@@ -97,7 +98,7 @@ def next_instant(S, X):
 def _read_out(B, S, sc, p_ro, tr_t):
     """Readout ``p_ro`` at ``tr_t``: bring the readout layer there and record ``o``."""
     lr = B.n_post.shape[0] - 1
-    bring_layer(B, S, sc, lr, tr_t)
+    bring_layer(B, S.neurons, sc, lr, tr_t)
     S.out.updates[lr] += B.n_post[lr]
     z = S.neurons.z
     for j in range(B.n_post[lr]):
@@ -159,7 +160,7 @@ def _learning_event(B, LA, S, sc, e, t):
     tr = LA.traces
     z = S.neurons.z
     for l in range(B.n_post.shape[0] - 1):
-        bring_layer(B, S, sc, l, t)
+        bring_layer(B, S.neurons, sc, l, t)
         for j in range(B.n_post[l]):
             S.learn.xs[B.post_off[l] + j] = signal(B, l, j, z)
     sync_sources(B, S, sc, t, -1)
@@ -211,7 +212,7 @@ def deliver_inputs(B, LA, S, sc, X, t):
     ctr[C_INPUT] = 1 if has_input else 0
     if not has_input:
         return
-    bring_layer(B, S, sc, 0, t)
+    bring_layer(B, S.neurons, sc, 0, t)
     S.out.updates[0] += B.n_post[0]
     K = B.K
     z = S.neurons.z
@@ -276,60 +277,61 @@ def _check_gate(B, LA, S, sc, l, j, t, x):
 def switch_gates(B, LA, S, sc, X, t, horizon):
     """The gate switches popped at ``t`` (traces): bring the neuron's layer to ``t``, switch if
     ``[x > 0]`` changed, and predict the next switch."""
-    for q in range(S.ctr[C_N_GATES]):
+    nr, gate, heap, ctr = S.neurons, S.traces.gate, S.heap, S.ctr
+    for q in range(ctr[C_N_GATES]):
         g = S.inst.gate_ids[q]
         l = 0
         while B.post_off[l + 1] <= g:
             l += 1
         j = g - B.post_off[l]
-        bring_layer(B, S, sc, l, t)
-        _check_gate(B, LA, S, sc, l, j, t, signal(B, l, j, S.neurons.z))
-        push_gate(B, S, sc, X, l, j, t, horizon)
+        bring_layer(B, nr, sc, l, t)
+        x = signal(B, l, j, nr.z)
+        if (1.0 if x > 0.0 else 0.0) != gate[g]:
+            _check_gate(B, LA, S, sc, l, j, t, x)
+        _push_gate(B, nr, gate, heap, ctr, sc, l, j, (t, horizon), X.tol)
 
 
 @njit(cache=True)
-def _fire(B, S, l, j, t, x, force):
-    """Fire neuron j of hidden layer l while ``relu(x) - yhat0 >= theta`` (at least once if
-    ``force``): a burst. Returns the spike count (-1 past ``max_burst``: ``out.info`` set) and
-    the event's total height."""
-    y0 = S.neurons.y0
-    thd = S.neurons.thd
-    g = B.post_off[l] + j
+def _fire(y0, thd, g, x, force, hp):
+    """Fire neuron ``g`` while ``relu(x) - yhat0 >= theta`` (at least once if ``force``): a
+    burst; ``hp = (theta_0, spike_gain, m_f, max_burst)`` of its layer. Writes ``y0, thd``.
+    Returns the spike count (-1 past ``max_burst``) and the event's total height."""
+    theta_0, spike_gain, m_f, max_burst = hp
     y = x if x > 0.0 else 0.0
-    theta = B.theta_0[l] + thd[g]
+    theta = theta_0 + thd[g]
     count = 0
     height = 0.0
     while force or y - y0[g] >= theta:
         force = False
-        if count >= B.max_burst[l]:
-            _error_at(S, l, j, t)
+        if count >= max_burst:
             return -1, height
-        y0[g] += B.spike_gain[l] * theta
-        height += B.spike_gain[l] * theta
-        thd[g] += B.m_f[l] * theta
-        theta = B.theta_0[l] + thd[g]
+        y0[g] += spike_gain * theta
+        height += spike_gain * theta
+        thd[g] += m_f * theta
+        theta = theta_0 + thd[g]
         count += 1
     return count, height
 
 
 @njit(cache=True)
-def _error_at(S, l, j, t):
-    S.out.info[INFO_LAYER] = l
-    S.out.info[INFO_NEURON] = j
-    S.out.info[INFO_TIME] = t
+def _error_at(info, l, j, t):
+    """Where the loop stopped with an error (``out.info``)."""
+    info[INFO_LAYER] = l
+    info[INFO_NEURON] = j
+    info[INFO_TIME] = t
 
 
 @njit(cache=True)
-def _record(S, sp, l, j, t, height, count):
+def _record(sp, ctr, l, j, t, height, count):
     """Append the spike event to ``sp`` (capacity ensured by the loop) and count its spikes."""
-    n = S.ctr[C_N_EVENTS]
+    n = ctr[C_N_EVENTS]
     sp.t[n] = t
     sp.h[n] = height
     sp.l[n] = l
     sp.n[n] = j
     sp.c[n] = count
-    S.ctr[C_N_EVENTS] = n + 1
-    S.ctr[C_N_SPIKES] += count
+    ctr[C_N_EVENTS] = n + 1
+    ctr[C_N_SPIKES] += count
 
 
 @njit(cache=True)
@@ -340,27 +342,20 @@ def _spike_source(B, S, sc, l, j, t, height):
 
 
 @njit(cache=True)
-def _repredict(B, S, sc, X, l, j, when, st):
-    """New version and next crossing of neuron j (``st``: its :func:`neuron_stats`) at
-    ``when = (t, horizon)``, pushed if before the horizon. Returns ``STATUS_SEARCH`` (``out.info``
-    set) if the search failed."""
-    t, horizon = when
-    g = B.post_off[l] + j
-    stats = S.out.stats
-    S.neurons.ver[g] += 1
-    stats[ST_PREDICTIONS] += 1
-    if may_cross(B, l, st, S.neurons.y0[g], S.neurons.thd[g], horizon - t):
-        s = predict(B, S, sc, l, j, t, horizon, X.tol)
-    else:
-        s = np.inf
-    if s != s:
-        _error_at(S, l, j, t)
-        return STATUS_SEARCH
-    if s < np.inf:
-        if schedule(S, t + s, g):
-            stats[ST_COMPACTIONS] += 1
-        stats[ST_PUSHES] += 1
-    return STATUS_OK
+def _push_prediction(heap, ver, ctr, stats, t_s, g):
+    """Push neuron g's prediction at ``t_s``, counting pushes and compactions."""
+    if schedule(heap, ver, ctr, t_s, g):
+        stats[ST_COMPACTIONS] += 1
+    stats[ST_PUSHES] += 1
+
+
+@njit(cache=True)
+def _layer_flags(S, l):
+    """``(touched, check_all)`` of hidden layer ``l`` at this instant: it received spikes (layer
+    0: inputs), and every neuron is to be checked (input or start instant, or touched)."""
+    has_input = S.ctr[C_INPUT] == 1
+    touched = has_input if l == 0 else S.ctr[C_N_PREV] > 0
+    return touched, has_input or touched or S.ctr[C_START] == 1
 
 
 @njit(cache=True)
@@ -380,7 +375,7 @@ def _deliver_below(B, S, sc, l, t):
     layer below (``inst.cur_ids[:C_N_PREV]``)."""
     n_post = B.n_post[l]
     if l > 0 or S.ctr[C_INPUT] == 0:
-        bring_layer(B, S, sc, l, t)
+        bring_layer(B, S.neurons, sc, l, t)
         S.out.updates[l] += n_post
     for q in range(S.ctr[C_N_PREV]):
         add_jump(B, l, S.inst.cur_ids[q], S.inst.cur_h[q], S.neurons.z)
@@ -388,74 +383,87 @@ def _deliver_below(B, S, sc, l, t):
 
 
 @njit(cache=True)
-def _layer_flags(S, l):
-    """``(touched, check_all)`` of hidden layer ``l`` at this instant: it received spikes (layer
-    0: inputs), and every neuron is to be checked (input or start instant, or touched)."""
-    has_input = S.ctr[C_INPUT] == 1
-    touched = has_input if l == 0 else S.ctr[C_N_PREV] > 0
-    return touched, has_input or touched or S.ctr[C_START] == 1
+def _push_gate(B, nr, gate, heap, ctr, sc, l, j, when, tol):
+    """Re-predict the gate switch of neuron j (traces) and push it."""
+    s = gate_prediction(B, nr, gate, sc, l, j, when, tol)
+    if s < np.inf:
+        schedule(heap, nr.ver, ctr, when[0] + s, B.post_off[B.n_post.shape[0]] + B.post_off[l] + j)
 
 
 @njit(cache=True)
-def _check_neuron(B, LA, S, sc, X, sp, l, j, when):
-    """Check neuron j of hidden layer l at ``when = (t, horizon)``: gate (traces), burst,
-    record, re-predict. Returns the status, the spike count (0: none) and the event's height."""
-    t, horizon = when
+def _check_neurons(B, LA, S, sc, X, sp, l, when):
+    """Check the neurons of hidden layer l at ``when = (t, horizon)`` (every one, or those whose
+    prediction popped): gate (traces), burst, record, re-predict. The arrays are hoisted here:
+    per-neuron calls take arrays, never the whole state (each array argument costs a reference
+    count). Returns the status; this layer's spikes are stashed after the layer below's list."""
+    t = when[0]
+    nr, ctr, info, stats = S.neurons, S.ctr, S.out.info, S.out.stats
+    heap, cur_ids, cur_h, forced_ids = S.heap, S.inst.cur_ids, S.inst.cur_h, S.inst.forced_ids
+    z, y0, thd, ver, forced, gate = nr.z, nr.y0, nr.thd, nr.ver, nr.forced, S.traces.gate
     touched, check_all = _layer_flags(S, l)
-    g = B.post_off[l] + j
-    force = S.neurons.forced[g] and not touched
-    S.neurons.forced[g] = False
-    st = neuron_stats(B, l, j, S.neurons.z)
-    if LA.active and LA.traces:
-        _check_gate(B, LA, S, sc, l, j, t, st[0])
-        if check_all:
-            push_gate(B, S, sc, X, l, j, t, horizon)
-    count, height = _fire(B, S, l, j, t, st[0], force)
-    if count < 0:
-        return STATUS_BURST, 0, height
-    if count > 0:
-        _record(S, sp, l, j, t, height, count)
-        if LA.active:
-            _spike_source(B, S, sc, l, j, t, height)
-        if S.ctr[C_N_SPIKES] > X.spike_budget:
-            _error_at(S, l, j, t)
-            return STATUS_BUDGET, count, height
-    return _repredict(B, S, sc, X, l, j, when, st), count, height
+    tr = LA.active and LA.traces
+    hp = (B.theta_0[l], B.spike_gain[l], B.m_f[l], B.max_burst[l])
+    p0, n_post, n_prev = B.post_off[l], B.n_post[l], ctr[C_N_PREV]
+    n_this = 0
+    for q in range(n_post if check_all else ctr[C_N_FORCED]):
+        j = q if check_all else forced_ids[q] - p0
+        if j < 0 or j >= n_post:
+            continue
+        g = p0 + j
+        force = forced[g] and not touched
+        forced[g] = False
+        st = neuron_stats(B, l, j, z)
+        if tr:  # the gate [x > 0] where the neuron is checked, and its next switch
+            if (1.0 if st[0] > 0.0 else 0.0) != gate[g]:
+                _check_gate(B, LA, S, sc, l, j, t, st[0])
+            if check_all:
+                _push_gate(B, nr, gate, heap, ctr, sc, l, j, when, X.tol)
+        count, height = _fire(y0, thd, g, st[0], force, hp)
+        if count < 0:
+            _error_at(info, l, j, t)
+            return STATUS_BURST
+        if count > 0:
+            _record(sp, ctr, l, j, t, height, count)
+            if LA.active:
+                _spike_source(B, S, sc, l, j, t, height)
+            cur_ids[n_prev + n_this] = j
+            cur_h[n_prev + n_this] = height
+            n_this += 1
+            if ctr[C_N_SPIKES] > X.spike_budget:
+                _error_at(info, l, j, t)
+                return STATUS_BUDGET
+        # re-predict: a new version, and the next crossing unless the bound rules it out
+        ver[g] += 1
+        stats[ST_PREDICTIONS] += 1
+        if may_cross(B, l, st, y0[g], thd[g], when[1] - t):
+            s = predict(B, nr, sc, l, j, t, when[1], X.tol)
+            if s != s:
+                _error_at(info, l, j, t)
+                return STATUS_SEARCH
+            if s < np.inf:
+                _push_prediction(heap, ver, ctr, stats, t + s, g)
+    ctr[C_N_THIS] = n_this
+    return STATUS_OK
 
 
 @njit(cache=True)
 def update_hidden(B, LA, S, sc, X, sp, l, when):
     """Hidden layer ``l`` at ``when = (t, horizon)``: bring it to ``t``, add the spikes of the
-    layer below (zero delay), then check neurons and re-predict them with the horizon: every neuron at an
-    input instant or when the layer received spikes, else only those whose prediction popped
-    (a valid prediction in an untouched layer fires at least once: it proved the crossing).
-    This layer's spikes (``sp`` and ``inst.cur_ids``) become the next layer's input. Returns a
-    status."""
+    layer below (zero delay), then check neurons and re-predict them with the horizon: every
+    neuron at an input instant or when the layer received spikes, else only those whose
+    prediction popped (a valid prediction in an untouched layer fires at least once: it proved
+    the crossing). This layer's spikes (``sp`` and ``inst.cur_ids``) become the next layer's
+    input. Returns a status."""
     ctr = S.ctr
-    n_prev = ctr[C_N_PREV]
-    check_all = _layer_flags(S, l)[1]
-    if not check_all and _in_layer(B, S, l) == 0:
+    if not _layer_flags(S, l)[1] and _in_layer(B, S, l) == 0:
         ctr[C_N_PREV] = 0
         return STATUS_OK
     _deliver_below(B, S, sc, l, when[0])
-    p0 = B.post_off[l]
-    n_post = B.n_post[l]
-    cur_ids, cur_h, forced_ids = S.inst.cur_ids, S.inst.cur_h, S.inst.forced_ids
-    n_this = 0
-    for q in range(n_post if check_all else ctr[C_N_FORCED]):
-        if check_all:
-            j = q
-        elif forced_ids[q] < p0 or forced_ids[q] >= p0 + n_post:
-            continue
-        else:
-            j = forced_ids[q] - p0
-        status, count, height = _check_neuron(B, LA, S, sc, X, sp, l, j, when)
-        if status != STATUS_OK:
-            return status
-        if count > 0:
-            cur_ids[n_prev + n_this] = j  # stash after the previous layer's list
-            cur_h[n_prev + n_this] = height
-            n_this += 1
+    status = _check_neurons(B, LA, S, sc, X, sp, l, when)
+    if status != STATUS_OK:
+        return status
+    n_prev, n_this = ctr[C_N_PREV], ctr[C_N_THIS]
+    cur_ids, cur_h = S.inst.cur_ids, S.inst.cur_h
     for q in range(n_this):
         cur_ids[q] = cur_ids[n_prev + q]
         cur_h[q] = cur_h[n_prev + q]
@@ -471,7 +479,7 @@ def deliver_to_readout(B, S, sc, t):
         return
     lr = B.n_post.shape[0] - 1
     n_out = B.n_post[lr]
-    bring_layer(B, S, sc, lr, t)
+    bring_layer(B, S.neurons, sc, lr, t)
     S.out.updates[lr] += n_out
     for q in range(n_prev):
         add_jump(B, lr, S.inst.cur_ids[q], S.inst.cur_h[q], S.neurons.z)

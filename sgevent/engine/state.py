@@ -32,9 +32,9 @@ from sgevent.numerics.queue import Heap
 
 __all__ = ["EngineState", "NeuronState", "Instant", "Outputs", "RunArgs", "init_state", "state_arrays",
            "C_P_IN", "C_P_RO", "C_SEQ", "C_HSIZE", "C_MBUF", "C_START", "C_INPUT", "C_N_PREV", "C_N_FORCED",
-           "C_N_GATES", "C_SYNCED", "C_N_EVENTS", "C_N_SPIKES", "ST_INSTANTS", "ST_INPUTS", "ST_PREDICTIONS",
-           "ST_PUSHES", "ST_COMPACTIONS", "ST_GATES", "INFO_LAYER", "INFO_NEURON", "INFO_TIME", "STATUS_OK",
-           "STATUS_BURST", "STATUS_SEARCH", "STATUS_PAUSED", "STATUS_BUDGET"]
+           "C_N_GATES", "C_SYNCED", "C_N_EVENTS", "C_N_THIS", "C_N_SPIKES", "ST_INSTANTS", "ST_INPUTS",
+           "ST_PREDICTIONS", "ST_PUSHES", "ST_COMPACTIONS", "ST_GATES", "INFO_LAYER", "INFO_NEURON", "INFO_TIME",
+           "STATUS_OK", "STATUS_BURST", "STATUS_SEARCH", "STATUS_PAUSED", "STATUS_BUDGET"]
 
 # ctr slots. Kept across chunks: input and readout cursors, heap push counter and size, learning
 # events in the buffer, "an instant at t = 0 although no input is there" (biased neurons), and
@@ -43,9 +43,9 @@ C_P_IN, C_P_RO, C_SEQ, C_HSIZE, C_MBUF, C_START, C_N_SPIKES = 0, 1, 2, 3, 4, 5, 
 # Per instant: 1 if it has input spikes; spikes of the layer below (inst.cur_ids[:n]); valid
 # predictions and gate switches popped; the source layer synchronised for gate switches (-1: none).
 C_INPUT, C_N_PREV, C_N_FORCED, C_N_GATES, C_SYNCED = 7, 8, 9, 10, 11
-# Per chunk: spike events recorded.
-C_N_EVENTS = 12
-N_CTR = 13
+# Per chunk: spike events recorded. Per layer: spikes of the layer being updated.
+C_N_EVENTS, C_N_THIS = 12, 13
+N_CTR = 14
 
 # out.stats slots
 ST_INSTANTS, ST_INPUTS, ST_PREDICTIONS, ST_PUSHES, ST_COMPACTIONS, ST_GATES = 0, 1, 2, 3, 4, 5

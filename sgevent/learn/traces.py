@@ -157,13 +157,21 @@ def flush_acc(B, S, l, j):
 
 
 @njit(cache=True)
-def _sub_cascade(P, x, Km):
-    """``x <- P_sub @ x`` in place (``P_sub = P[1:, 1:]``, lower-triangular; ``x`` has Km entries)."""
+def _advance_residual(P, Di, Dbg):
+    """``D[row] <- P_sub @ D[row]`` for every row of ``Di`` (n_rows, K-1) and for ``Dbg``
+    (K-1,), in place (``P_sub = P[1:, 1:]``, lower-triangular)."""
+    n_rows, Km = Di.shape
+    for row in range(n_rows):
+        for r in range(Km - 1, -1, -1):
+            acc = 0.0
+            for c in range(r + 1):
+                acc += P[r + 1, c + 1] * Di[row, c]
+            Di[row, r] = acc
     for r in range(Km - 1, -1, -1):
         acc = 0.0
         for c in range(r + 1):
-            acc += P[r + 1, c + 1] * x[c]
-        x[r] = acc
+            acc += P[r + 1, c + 1] * Dbg[c]
+        Dbg[r] = acc
 
 
 @njit(cache=True)
@@ -181,9 +189,7 @@ def gate_switch(B, LA, S, sc, l, j, t, newg):
     d = t - T.ta[g]
     if d > 0.0 and T.dset[g] != 0.0:
         propagate(B.grid, B.rates[l + 1], d, sc.P, sc.W1, sc.W2)
-        for row in range(n_pre * K):
-            _sub_cascade(sc.P, Di[row], Km)
-        _sub_cascade(sc.P, Dbg, Km)
+        _advance_residual(sc.P, Di, Dbg)
     dg = newg - T.gate[g]
     Hl = T.H[T.h_off[l]:T.h_off[l + 1]].reshape(n_pre * K, Km)
     for row in range(n_pre * K):
@@ -225,17 +231,18 @@ def acc_event(B, S, sc, t):
 
 
 @njit(cache=True)
-def predict_gate(B, S, sc, l, j, t, horizon_abs, tol):
-    """Time (relative to ``t``) of neuron j's next gate switch: the first ``x <= 0`` when the
-    gate is open, the first ``x >= 0`` when it is shut; ``inf`` if none before the horizon.
-    Uses ``sc.cn, sc.c1n`` for the signed read-out vectors."""
+def predict_gate(B, z, on, sc, l, j, when, tol):
+    """Time (relative to ``t``) of neuron j's next gate switch after ``when = (t, horizon)``:
+    the first ``x <= 0`` when the gate is open (``on``), the first ``x >= 0`` when it is shut;
+    ``inf`` if none before the horizon. ``z`` holds every neuron's cascade states
+    (``NeuronState.z``); ``sc.cn, sc.c1n`` receive the signed read-out vectors."""
+    t, horizon_abs = when
     R = B.R
     K = B.K
     a = B.c_off[l] + j * R * K
     r0, r1 = B.nr_off[l] + j * R, B.nr_off[l] + (j + 1) * R
     g = B.post_off[l] + j
-    on = S.traces.gate[g] != 0.0
-    z = S.neurons.z[a:a + R * K].reshape(R, K)
+    z = z[a:a + R * K].reshape(R, K)
     cn, c1n = sc.cn, sc.c1n
     sgn = -1.0 if on else 1.0
     for r in range(R):

@@ -159,10 +159,10 @@ class Neuron(NamedTuple):
 
 
 @njit(cache=True)
-def _gap(nrn, zs, ycur, tcur):
+def _gap(b, c, zs, ycur, theta_0, tcur):
     """The threshold function ``f = x - yhat0 - theta`` at cascade state ``zs`` (R, K), own
-    bucket 0 ``ycur`` and dynamic threshold ``tcur``."""
-    return nrn.b + _dot(nrn.c, zs) - ycur - nrn.theta_0 - tcur
+    bucket 0 ``ycur`` and dynamic threshold ``tcur`` (read-out ``c``, bias ``b``)."""
+    return b + _dot(c, zs) - ycur - theta_0 - tcur
 
 
 @njit(cache=True)
@@ -174,29 +174,27 @@ def _own_decay(grid, x0, rate, s):
 
 
 @njit(cache=True)
-def _gap_at(grid, nrn, s, sc):
-    """Propagate the neuron to ``s`` (state into ``sc.zs``); returns ``f(s)``, ``yhat0(s)``, ``thd(s)``."""
-    propagate(grid, nrn.rates, s, sc.P, sc.W1, sc.W2)
-    _propagate_rows(sc.P, nrn.z, sc.zs)
-    ycur = _own_decay(grid, nrn.y0, nrn.own0, s)
-    tcur = _own_decay(grid, nrn.thd, nrn.own_th, s)
-    return _gap(nrn, sc.zs, ycur, tcur), ycur, tcur
+def _state_at(grid, rates, s, z, P, W1, W2, zs):
+    """``zs = P(s) z`` (writes ``P, W1, W2, zs``)."""
+    propagate(grid, rates, s, P, W1, W2)
+    _propagate_rows(P, z, zs)
 
 
-@njit(cache=True)
-def _never_fires(nrn, zs):
-    """True when the bound of every future ``x`` from state ``zs`` stays below ``theta_0``."""
-    return nrn.b + state_bounds(zs, nrn.n0p, nrn.n0n) - nrn.theta_0 < 0.0
-
-
+# The search loops below hoist the problem's and the scratch's arrays into locals and pass
+# arrays, not the tuples, to the kernels they call per iteration: every array argument of a
+# call costs a reference count.
 @njit(cache=True)
 def _search_grid(nrn, s, f, ycur, tcur, horizon, sc):
     """Safe stepping by whole grid steps from step ``s`` (where ``f < 0``, state in ``sc.zs``)."""
+    z, c, c1, rates = nrn.z, nrn.c, nrn.c1, nrn.rates
+    n0p, n0n, n2p, n2n = nrn.n0p, nrn.n0n, nrn.n2p, nrn.n2n
+    b, theta_0, own0, own_th = nrn.b, nrn.theta_0, nrn.own0, nrn.own_th
+    P, W1, W2, zs = sc.P, sc.W1, sc.W2, sc.zs
     for _ in range(_MAX_ITER):
-        if _never_fires(nrn, sc.zs):
-            return np.inf
-        m2 = state_bounds(sc.zs, nrn.n2p, nrn.n2n)
-        d1 = _dot(nrn.c1, sc.zs) + ycur * (1.0 - nrn.own0) + tcur * (1.0 - nrn.own_th)
+        if b + state_bounds(zs, n0p, n0n) - theta_0 < 0.0:
+            return np.inf  # it can never fire from here
+        m2 = state_bounds(zs, n2p, n2n)
+        d1 = _dot(c1, zs) + ycur * (1.0 - own0) + tcur * (1.0 - own_th)
         root = _positive_root(0.5 * m2, d1 - 0.5 * m2, f)
         if root == np.inf:
             return np.inf
@@ -206,7 +204,10 @@ def _search_grid(nrn, s, f, ycur, tcur, horizon, sc):
         if s + u > horizon:
             return np.inf
         s = s + u
-        f, ycur, tcur = _gap_at(True, nrn, s, sc)
+        _state_at(True, rates, s, z, P, W1, W2, zs)
+        ycur = _own_decay(True, nrn.y0, own0, s)
+        tcur = _own_decay(True, nrn.thd, own_th, s)
+        f = _gap(b, c, zs, ycur, theta_0, tcur)
         if f >= 0.0:
             return s
     return np.nan
@@ -216,6 +217,8 @@ def _search_grid(nrn, s, f, ycur, tcur, horizon, sc):
 def _refine(nrn, lo, hi, flo, fhi, sc):
     """Illinois regula falsi on a bracket ``[lo, hi]`` (``f(lo) < 0 <= f(hi)``, width <= tol);
     returns its right end."""
+    z, c, rates = nrn.z, nrn.c, nrn.rates
+    P, W1, W2, zs = sc.P, sc.W1, sc.W2, sc.zs
     side = 0
     for _it in range(60):
         if hi - lo <= 1e-13 * max(1.0, hi):
@@ -223,7 +226,9 @@ def _refine(nrn, lo, hi, flo, fhi, sc):
         m = (lo * fhi - hi * flo) / (fhi - flo)
         if not (m > lo and m < hi):
             m = 0.5 * (lo + hi)
-        fm = _gap_at(False, nrn, m, sc)[0]
+        _state_at(False, rates, m, z, P, W1, W2, zs)
+        fm = _gap(nrn.b, c, zs, _own_decay(False, nrn.y0, nrn.own0, m), nrn.theta_0,
+                  _own_decay(False, nrn.thd, nrn.own_th, m))
         if fm >= 0.0:
             hi, fhi = m, fm
             if side == 1:
@@ -240,14 +245,18 @@ def _refine(nrn, lo, hi, flo, fhi, sc):
 @njit(cache=True)
 def _search_continuous(nrn, f, horizon, tol, sc):
     """Safe stepping in continuous time from ``s = 0`` (where ``f < 0``, state in ``sc.zs``)."""
+    z, c, c1, rates = nrn.z, nrn.c, nrn.c1, nrn.rates
+    n0p, n0n, n2p, n2n = nrn.n0p, nrn.n0n, nrn.n2p, nrn.n2n
+    b, theta_0, own0, own_th = nrn.b, nrn.theta_0, nrn.own0, nrn.own_th
+    P, W1, W2, zs = sc.P, sc.W1, sc.W2, sc.zs
     s = 0.0
     ycur = nrn.y0
     tcur = nrn.thd
     for _ in range(_MAX_ITER):
-        if _never_fires(nrn, sc.zs):
-            return np.inf
-        m2 = state_bounds(sc.zs, nrn.n2p, nrn.n2n)
-        d1 = _dot(nrn.c1, sc.zs) + ycur * nrn.own0 + tcur * nrn.own_th
+        if b + state_bounds(zs, n0p, n0n) - theta_0 < 0.0:
+            return np.inf  # it can never fire from here
+        m2 = state_bounds(zs, n2p, n2n)
+        d1 = _dot(c1, zs) + ycur * own0 + tcur * own_th
         root = _positive_root(0.5 * m2, d1, f)
         if s + root > horizon:
             return np.inf
@@ -255,7 +264,10 @@ def _search_continuous(nrn, f, horizon, tol, sc):
         s_new = s + (tol if floored else root)
         if s_new > horizon:
             s_new = horizon
-        f_new, ycur, tcur = _gap_at(False, nrn, s_new, sc)
+        _state_at(False, rates, s_new, z, P, W1, W2, zs)
+        ycur = _own_decay(False, nrn.y0, own0, s_new)
+        tcur = _own_decay(False, nrn.thd, own_th, s_new)
+        f_new = _gap(b, c, zs, ycur, theta_0, tcur)
         if f_new >= 0.0:
             return _refine(nrn, s, s_new, f, f_new, sc) if floored else s_new
         if s_new >= horizon:
@@ -300,7 +312,7 @@ def next_crossing(grid, nrn, horizon, tol, sc):
     for r in range(R):
         for k in range(K):
             zs[r, k] = z[r, k]
-    f = _gap(nrn, zs, nrn.y0, nrn.thd)
+    f = _gap(nrn.b, nrn.c, zs, nrn.y0, nrn.theta_0, nrn.thd)
     if not grid:
         if f >= 0.0:
             return 0.0
@@ -311,7 +323,10 @@ def next_crossing(grid, nrn, horizon, tol, sc):
     # predicting): on a grid the current step is done, so the search starts at the next step
     if horizon < 1.0:
         return np.inf
-    f, ycur, tcur = _gap_at(True, nrn, 1.0, sc)
+    _state_at(True, nrn.rates, 1.0, z, sc.P, sc.W1, sc.W2, zs)
+    ycur = _own_decay(True, nrn.y0, nrn.own0, 1.0)
+    tcur = _own_decay(True, nrn.thd, nrn.own_th, 1.0)
+    f = _gap(nrn.b, nrn.c, zs, ycur, nrn.theta_0, tcur)
     if f >= 0.0:
         return 1.0
     return _search_grid(nrn, 1.0, f, ycur, tcur, horizon, sc)
