@@ -12,12 +12,11 @@ from numba import njit
 
 from sgevent.engine.state import C_HSIZE, C_SEQ
 from sgevent.learn.traces import predict_gate
-from sgevent.numerics.crossing import Neuron, next_crossing
+from sgevent.numerics.crossing import Neuron, Workspace, next_crossing
 from sgevent.numerics.propagator import propagate
 from sgevent.numerics.queue import heap_push_compact
 
-__all__ = ["bring_layer", "signal", "add_jump", "neuron_stats", "may_cross", "predict", "gate_prediction", "push_gate",
-           "schedule"]
+__all__ = ["bring_layer", "signal", "add_jump", "neuron_stats", "may_cross", "predict", "push_gate", "schedule"]
 
 
 @njit(cache=True)
@@ -147,7 +146,7 @@ def predict(B, nr, sc, l, j, t, horizon_abs, tol):
         n0p=B.n0p[r0:r1], n0n=B.n0n[r0:r1], n2p=B.n2p[r0:r1], n2n=B.n2n[r0:r1], b=B.b[g], theta_0=B.theta_0[l],
         y0=nr.y0[g], thd=nr.thd[g], own0=B.own0[l], own_th=B.own_th[l], rates=B.rates[l],
     )
-    return next_crossing(B.grid, nrn, horizon_abs - t, tol, sc)
+    return next_crossing(B.grid, nrn, horizon_abs - t, tol, Workspace(P=sc.P, W1=sc.W1, W2=sc.W2, zs=sc.zs))
 
 
 @njit(cache=True)
@@ -161,19 +160,13 @@ def schedule(heap, ver, ctr, t_s, nid):
 
 
 @njit(cache=True)
-def gate_prediction(B, nr, gate, sc, l, j, when, tol):
-    """A new version of the gate of neuron j of hidden layer l (traces; gate ids follow the
-    neurons: ``n_tot + g``) and its next switch after ``when = (t, horizon)`` (relative to t;
-    ``inf``: none, ``nan``: the search failed)."""
+def push_gate(B, nr, gate, heap, ctr, sc, l, j, when, tol):
+    """Re-predict the gate switch of neuron j of hidden layer l after ``when = (t, horizon)``
+    (traces): a new version of the gate (gate ids follow the neurons: ``n_tot + g``), its next
+    switch pushed if there is one before the horizon."""
     g = B.post_off[l] + j
-    nr.ver[B.post_off[B.n_post.shape[0]] + g] += 1
-    return predict_gate(B, nr.z, gate[g] != 0.0, sc, l, j, when, tol)
-
-
-@njit(cache=True)
-def push_gate(B, S, sc, X, l, j, t, horizon):
-    """Re-predict the gate switch of neuron j of hidden layer l and push it (traces)."""
-    s = gate_prediction(B, S.neurons, S.traces.gate, sc, l, j, (t, horizon), X.tol)
+    gid = B.post_off[B.n_post.shape[0]] + g
+    nr.ver[gid] += 1
+    s = predict_gate(B, nr.z, gate[g] != 0.0, sc, l, j, when, tol)
     if s < np.inf:
-        gid = B.post_off[B.n_post.shape[0]] + B.post_off[l] + j
-        schedule(S.heap, S.neurons.ver, S.ctr, t + s, gid)
+        schedule(heap, nr.ver, ctr, when[0] + s, gid)

@@ -223,7 +223,7 @@ def after_update(B, LA, S, X, t):
                 if ng != S.traces.gate[g] and not B.grid:
                     gate_switch(B, LA, S, sc, l, j, t, ng)
                     S.out.stats[ST_GATES] += 1
-                push_gate(B, S, sc, X, l, j, t, horizon)
+                push_gate(B, S.neurons, S.traces.gate, S.heap, S.ctr, sc, l, j, (t, horizon), X.tol)
             S.neurons.ver[g] += 1
             s = predict(B, S.neurons, sc, l, j, t, horizon, X.tol)
             if s < np.inf:

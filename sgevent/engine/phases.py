@@ -25,10 +25,10 @@ from numba import njit
 from sgevent.engine.layer import (
     add_jump,
     bring_layer,
-    gate_prediction,
     may_cross,
     neuron_stats,
     predict,
+    push_gate,
     schedule,
     signal,
 )
@@ -288,7 +288,7 @@ def switch_gates(B, LA, S, sc, X, t, horizon):
         x = signal(B, l, j, nr.z)
         if (1.0 if x > 0.0 else 0.0) != gate[g]:
             _check_gate(B, LA, S, sc, l, j, t, x)
-        _push_gate(B, nr, gate, heap, ctr, sc, l, j, (t, horizon), X.tol)
+        push_gate(B, nr, gate, heap, ctr, sc, l, j, (t, horizon), X.tol)
 
 
 @njit(cache=True)
@@ -383,14 +383,6 @@ def _deliver_below(B, S, sc, l, t):
 
 
 @njit(cache=True)
-def _push_gate(B, nr, gate, heap, ctr, sc, l, j, when, tol):
-    """Re-predict the gate switch of neuron j (traces) and push it."""
-    s = gate_prediction(B, nr, gate, sc, l, j, when, tol)
-    if s < np.inf:
-        schedule(heap, nr.ver, ctr, when[0] + s, B.post_off[B.n_post.shape[0]] + B.post_off[l] + j)
-
-
-@njit(cache=True)
 def _check_neurons(B, LA, S, sc, X, sp, l, when):
     """Check the neurons of hidden layer l at ``when = (t, horizon)`` (every one, or those whose
     prediction popped): gate (traces), burst, record, re-predict. The arrays are hoisted here:
@@ -417,7 +409,7 @@ def _check_neurons(B, LA, S, sc, X, sp, l, when):
             if (1.0 if st[0] > 0.0 else 0.0) != gate[g]:
                 _check_gate(B, LA, S, sc, l, j, t, st[0])
             if check_all:
-                _push_gate(B, nr, gate, heap, ctr, sc, l, j, when, X.tol)
+                push_gate(B, nr, gate, heap, ctr, sc, l, j, when, X.tol)
         count, height = _fire(y0, thd, g, st[0], force, hp)
         if count < 0:
             _error_at(info, l, j, t)

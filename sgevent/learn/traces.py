@@ -53,7 +53,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from sgevent.numerics.crossing import Neuron, next_crossing, state_bounds
+from sgevent.numerics.crossing import Neuron, Workspace, next_crossing, state_bounds
 from sgevent.numerics.propagator import propagate
 
 __all__ = ["TraceState", "h_props", "h_apply", "gate_switch", "flush_acc", "flush_all_acc", "predict_gate",
@@ -258,7 +258,7 @@ def predict_gate(B, z, on, sc, l, j, when, tol):
         return np.inf  # x can never become positive
     nrn = Neuron(z=z, c=cn, c1=c1n, n0p=n0p, n0n=n0n, n2p=n2p, n2n=n2n, b=b, theta_0=0.0, y0=0.0, thd=0.0,
                  own0=0.5, own_th=0.5, rates=B.rates[l])
-    s = next_crossing(B.grid, nrn, horizon_abs - t, tol, sc)
+    s = next_crossing(B.grid, nrn, horizon_abs - t, tol, Workspace(P=sc.P, W1=sc.W1, W2=sc.W2, zs=sc.zs))
     if s == 0.0:
         return np.inf  # x == 0 exactly while shut (continuous): left to the next check
     if not B.grid and s < tol:

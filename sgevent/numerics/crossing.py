@@ -48,7 +48,7 @@ from numba import njit
 
 from sgevent.numerics.propagator import propagate
 
-__all__ = ["Neuron", "next_crossing", "state_bounds", "search_coefficients"]
+__all__ = ["Neuron", "Workspace", "next_crossing", "state_bounds", "search_coefficients"]
 
 _MAX_ITER = 100000
 NO_CROSSING = np.inf
@@ -156,6 +156,16 @@ class Neuron(NamedTuple):
     own0: float          # continuous: decay rate (1/s) of y0; grid: per-step factor in (0, 1)
     own_th: float        # the same for thd
     rates: np.ndarray    # (K,) continuous: cascade rates 1/tau; grid: per-step factors alpha
+
+
+class Workspace(NamedTuple):
+    """Scratch space of the search (the fields of :class:`sgevent.numerics.scratch.Scratch` it
+    uses; the engine passes this smaller tuple: each array of an argument costs a reference count)."""
+
+    P: np.ndarray      # (K, K) propagator
+    W1: np.ndarray     # (K, K) work
+    W2: np.ndarray     # (K, K) work
+    zs: np.ndarray     # (R, K) state at the trial point
 
 
 @njit(cache=True)
@@ -291,7 +301,7 @@ def next_crossing(grid, nrn, horizon, tol, sc):
         Search ``(0, horizon]`` (seconds or steps, relative to now).
     tol : float
         Continuous time tolerance (s); ignored in grid mode.
-    sc : sgevent.numerics.scratch.Scratch
+    sc : Workspace or sgevent.numerics.scratch.Scratch
         Scratch space (``P, W1, W2`` and ``zs``, the state at the trial point).
 
     Returns

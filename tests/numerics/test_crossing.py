@@ -6,7 +6,7 @@ import numpy as np
 import scipy.linalg
 from naive import naive_f, naive_first_crossing_dense, naive_grid_first_crossing
 
-from sgevent.numerics.crossing import Neuron, next_crossing, search_coefficients
+from sgevent.numerics.crossing import Neuron, Workspace, next_crossing, search_coefficients
 from sgevent.numerics.propagator import cascade_matrix, grid_step_matrix
 from sgevent.numerics.scratch import make_scratch
 
@@ -15,10 +15,13 @@ NAIVE_TOL = 1e-10  # bisection tolerance of the brute-force twin
 
 
 def _crossing(grid, z, c, c1, n0p, n0n, n2p, n2n, b, theta_0, y0, thd, own0, own_th, rates, horizon, tol):
-    """:func:`next_crossing` of one neuron given field by field (fresh scratch)."""
+    """:func:`next_crossing` of one neuron given field by field (fresh scratch, the engine's
+    :class:`Workspace`)."""
     nrn = Neuron(z=z, c=c, c1=c1, n0p=n0p, n0n=n0n, n2p=n2p, n2n=n2n, b=float(b), theta_0=float(theta_0),
                  y0=float(y0), thd=float(thd), own0=float(own0), own_th=float(own_th), rates=rates)
-    return next_crossing(grid, nrn, float(horizon), float(tol), make_scratch(z.shape[1], z.shape[0]))
+    sc = make_scratch(z.shape[1], z.shape[0])
+    ws = Workspace(P=sc.P, W1=sc.W1, W2=sc.W2, zs=sc.zs)
+    return next_crossing(grid, nrn, float(horizon), float(tol), ws)
 
 
 def _random_taus(rng, K):
