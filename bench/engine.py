@@ -106,7 +106,7 @@ def maxrss_mb() -> float:
 def worker(kind: str, dt: float | None, quick: bool, out: str) -> None:
     """Time one mode in this (fresh) process and save the results to ``out`` (.npz)."""
     net, times, units, t_end, ro = problem(quick)
-    run = sgevent.engine.simulate if kind == "engine" else sgevent.simulate_reference
+    run = sgevent.simulate if kind == "engine" else sgevent.simulate_reference
     run(net, times[:20], units[:20], dt=dt if dt else None, t_end=0.01, readout_times=[0.005])  # warm-up
     rss0 = maxrss_mb()
     repeats = 3 if (kind == "engine" or (dt is not None and dt >= 1e-3)) else 1

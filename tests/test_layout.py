@@ -26,16 +26,6 @@ LAYERS = [
     {"cli", "__main__", "__init__"},
 ]
 RANK = {name: i for i, names in enumerate(LAYERS) for name in names}
-# Functions allowed past MAX_FUNCTION_LINES, each with its reason (empty is the goal).
-LONG_FUNCTIONS: dict[str, str] = {
-    # TEMPORARY (issue 10: to fix)
-    "numerics/crossing.py:next_crossing": "issue 10: to fix",
-    "engine/simulate.py:simulate": "issue 10: to fix",
-    "engine/loop.py:run_chunk": "issue 10: to fix",
-}
-# TEMPORARY (issue 10: to fix): modules over MAX_MODULE_LINES, and library modules still using argparse.
-LONG_MODULES = {"engine/loop.py"}
-ARGPARSE_MODULES: set[str] = set()
 
 
 def _modules() -> list[Path]:
@@ -71,17 +61,15 @@ def test_module_size_and_imports(path: Path):
     n_lines = text.count("\n")
     rel = str(path.relative_to(PKG))
     too_long = f"{rel}: {n_lines} lines > {MAX_MODULE_LINES}; split it by job"
-    assert rel in LONG_MODULES or n_lines <= MAX_MODULE_LINES, too_long
+    assert n_lines <= MAX_MODULE_LINES, too_long
     tree = ast.parse(text)
     top = _top(path)
     for node in ast.walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             n = node.end_lineno - node.lineno + 1
-            key = f"{path.relative_to(PKG)}:{node.name}"
-            if key not in LONG_FUNCTIONS:
-                assert n <= MAX_FUNCTION_LINES, f"{key}: {n} lines > {MAX_FUNCTION_LINES}"
+            assert n <= MAX_FUNCTION_LINES, f"{rel}:{node.name}: {n} lines > {MAX_FUNCTION_LINES}"
     imported = _imported(tree)
-    if top != "cli" and rel not in ARGPARSE_MODULES:
+    if top != "cli":
         assert "<argparse>" not in imported, f"{path.name}: argparse belongs in sgevent/cli.py"
     for name in imported - {"<argparse>", "<matplotlib>", "<h5py>"}:
         assert name in RANK, f"{path.name} imports unknown sgevent.{name}"

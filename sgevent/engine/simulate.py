@@ -8,26 +8,31 @@ are rebuilt and :func:`sgevent.engine.loop.after_update` re-aggregates and re-pr
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from sgevent.engine.build import build
-from sgevent.engine.loop import (
+from sgevent.engine.loop import TIME_TOL, after_update, finish_learning, run_chunk
+from sgevent.engine.state import (
+    C_START,
+    INFO_LAYER,
+    INFO_NEURON,
+    INFO_TIME,
     ST_COMPACTIONS,
     ST_GATES,
     ST_INPUTS,
     ST_INSTANTS,
     ST_PREDICTIONS,
     ST_PUSHES,
+    STATUS_BUDGET,
     STATUS_BURST,
     STATUS_OK,
     STATUS_PAUSED,
     STATUS_SEARCH,
-    TIME_TOL,
-    after_update,
-    finish_learning,
-    run_chunk,
+    RunArgs,
+    init_state,
 )
-from sgevent.engine.state import C_START, init_state
 from sgevent.errors import BurstLimitError, ConfigError, EngineError, InputError
 from sgevent.learn.accumulate import grads_from_accumulators, make_learn_args, no_learning
 from sgevent.learn.spec import LearnSpec, learning_times, loss_and_output_error
@@ -63,6 +68,9 @@ def prepare_inputs(net: Network, times, units, dt, t_end, readout_times, learn_p
     return in_steps, u, t_end, ro_steps, order, ro, n_end
 
 
+DEFAULT_SPIKE_BUDGET = 10_000_000
+
+
 def simulate(
     net: Network,
     times,
@@ -76,6 +84,7 @@ def simulate(
     target=None,
     optimizer=None,
     update_every: int = 1,
+    spike_budget: int = DEFAULT_SPIKE_BUDGET,
 ) -> SimulationResult:
     """Simulate one sample with the event-driven engine.
 
@@ -108,6 +117,10 @@ def simulate(
         network's weights change in place. Needs ``learn`` with the ``mean`` or ``mse`` loss.
     update_every : int
         Learning events per online update (default 1).
+    spike_budget : int
+        Most hidden spikes of the sample, summed over hidden layers and counted spike by spike
+        (default 10,000,000): a guard against runaway activity (e.g. diverged weights), whose
+        cost would otherwise grow without bound.
 
     Returns
     -------
@@ -121,11 +134,55 @@ def simulate(
     ------
     InputError
         Bad times, units, dt, t_end or readout times.
+    ConfigError
+        Bad learning, online or spike-budget options.
     BurstLimitError
         A neuron needs more than ``max_burst`` spikes at one instant.
     EngineError
-        The spike search failed to converge (a bug; please report).
+        The sample exceeded ``spike_budget`` hidden spikes, or the spike search failed to
+        converge (a bug; please report).
     """
+    _check_options(learn, readout_times, optimizer, update_every, spike_budget)
+    in_t, in_u, t_end, ro_k, order, ro_req, t_end_k = prepare_inputs(
+        net, times, units, dt, t_end, readout_times, learn_period=None if learn is None else learn.learn_period
+    )
+    if learn is not None:
+        # validates label/target shapes before any simulation (E x n_out dummy readouts)
+        loss_and_output_error(np.zeros((ro_k.size, net.n_out)), learn.loss, label, target)
+    ro_k = np.ascontiguousarray(ro_k, dtype=np.float64)
+    X = RunArgs(in_t=in_t, in_u=in_u, t_end=float(t_end_k), ro_t=ro_k, tol=TIME_TOL, stop_at=-1,
+                spike_budget=int(spike_budget))
+    lower = partial(_lower, net, dt, learn, label, target, ro_k.size)
+    B, LA = lower()
+    S = init_state(B, LA, ro_k.size)
+    n_hid = int(B.post_off[-2])
+    if np.any(B.b[:n_hid] != 0.0) and not (in_t.size and in_t[0] == 0.0):
+        S.ctr[C_START] = 1  # biased neurons may fire (or open their gate) before the first input
+    if LA.traces:  # gates [x > 0] before any input: x = b
+        S.traces.gate[:n_hid] = (B.b[:n_hid] > 0.0)
+    status, pieces, n_updates, B, LA = _run_chunks(net, (B, LA), S, X, lower, optimizer, int(update_every))
+    if learn is not None and status == STATUS_OK:
+        finish_learning(B, LA, S)
+        if optimizer is not None and (np.any(S.learn.G) or np.any(S.learn.db)):
+            _online_step(net, optimizer, S)
+            n_updates += 1
+    scale = 1.0 if dt is None else float(dt)
+    _raise_for_status(status, S, net, scale, int(spike_budget))
+    sp = [np.concatenate([p[k] for p in pieces]) for k in range(5)]
+    readout = np.empty_like(S.out.ro)
+    readout[order] = S.out.ro
+    st = _stats(S)
+    if optimizer is not None:
+        st["online_updates"] = n_updates
+    res = dict(layers=_layers(net, sp, scale), readout_times=ro_req, readout=readout, dt=dt, t_end=t_end, stats=st)
+    if learn is None:
+        return SimulationResult(**res)
+    grads = None if optimizer is not None else grads_from_accumulators(net, S.learn.G, S.learn.db)
+    return SimulationResult(**res, loss=float(S.out.loss[0]), grads=grads)
+
+
+def _check_options(learn, readout_times, optimizer, update_every, spike_budget) -> None:
+    """The keyword options of :func:`simulate`, before any work."""
     if learn is not None:
         if readout_times is not None:
             raise InputError("with learn=..., the readout is evaluated at the learning events: pass readout_times=None")
@@ -138,88 +195,85 @@ def simulate(
                               "'last' and 'max' are only defined at the end of a sample")
         if int(update_every) != update_every or update_every < 1:
             raise ConfigError(f"update_every must be an integer >= 1, got {update_every}")
-    in_t, in_u, t_end, ro_k, order, ro_req, t_end_k = prepare_inputs(
-        net, times, units, dt, t_end, readout_times, learn_period=None if learn is None else learn.learn_period
-    )
-    if learn is not None:
-        # validates label/target shapes before any simulation (E x n_out dummy readouts)
-        loss_and_output_error(np.zeros((ro_k.size, net.n_out)), learn.loss, label, target)
-    ro_k = np.ascontiguousarray(ro_k, dtype=np.float64)
-    B = build(net, dt)
-    LA = no_learning(net) if learn is None else make_learn_args(net, learn, ro_k.size, label, target)
-    S = init_state(B, LA, ro_k.size)
-    n_hid = int(B.post_off[-2])
-    if np.any(B.b[:n_hid] != 0.0) and not (in_t.size and in_t[0] == 0.0):
-        S.ctr[C_START] = 1  # biased neurons may fire (or open their gate) before the first input
-    if LA.traces:  # gates [x > 0] before any input: x = b
-        S.gate[:n_hid] = (B.b[:n_hid] > 0.0)
+    if isinstance(spike_budget, bool) or not isinstance(spike_budget, (int, np.integer)) or spike_budget < 1:
+        raise ConfigError(f"spike_budget must be an integer >= 1 (hidden spikes per sample), got {spike_budget!r}")
+
+
+def _lower(net: Network, dt, learn, label, target, n_events: int):
+    """The kernel's parameters: the built network and the learning inputs."""
+    LA = no_learning(net) if learn is None else make_learn_args(net, learn, n_events, label, target)
+    return build(net, dt), LA
+
+
+def _run_chunks(net: Network, params, S, X, lower, optimizer, update_every: int):
+    """Run the loop to the end; with ``optimizer``, pause every ``update_every`` learning events
+    for an online update (``lower()`` rebuilds the parameters, the loop re-predicts). Returns the
+    status, the spike pieces, the number of updates and the last parameters ``B``, ``LA``
+    (``params`` holds the first)."""
+    B, LA = params
     pieces = []
-    stop = int(update_every) if optimizer is not None else -1
+    stop = update_every if optimizer is not None else -1
     n_updates = 0
     while True:
-        status, *sp = run_chunk(B, LA, S, in_t, in_u, float(t_end_k), ro_k, TIME_TOL, stop)
+        status, sp = run_chunk(B, LA, S, X._replace(stop_at=stop))
         pieces.append(sp)
         if status != STATUS_PAUSED:
-            break
+            return status, pieces, n_updates, B, LA
         _online_step(net, optimizer, S)
         n_updates += 1
-        B = build(net, dt)
-        LA = make_learn_args(net, learn, ro_k.size, label, target)
-        after_update(B, LA, S, float(ro_k[stop - 1]), in_t, float(t_end_k), TIME_TOL)
-        stop += int(update_every)
-    if learn is not None and status == STATUS_OK:
-        finish_learning(B, LA, S)
-        if optimizer is not None and (np.any(S.G) or np.any(S.db)):
-            _online_step(net, optimizer, S)
-            n_updates += 1
-    sp_t, sp_h, sp_l, sp_n, sp_c = (np.concatenate([p[k] for p in pieces]) for k in range(5))
-    info, ro_out, stats, syn_ops, updates, loss = S.info, S.ro, S.stats, S.syn_ops, S.updates, S.loss[0]
-    G, db = S.G, S.db
-    scale = 1.0 if dt is None else float(dt)
+        B, LA = lower()
+        after_update(B, LA, S, X, float(X.ro_t[stop - 1]))
+        stop += update_every
+
+
+def _raise_for_status(status: int, S, net: Network, scale: float, spike_budget: int) -> None:
+    """The project error of a loop that stopped early (``out.info``: layer, neuron, time)."""
+    info = S.out.info
+    l, j, t_s = int(info[INFO_LAYER]), int(info[INFO_NEURON]), info[INFO_TIME] * scale
     if status == STATUS_BURST:
         raise BurstLimitError(
-            f"hidden layer {int(info[0])}, neuron {int(info[1])} needs more than "
-            f"max_burst={net.hidden_params[int(info[0])].max_burst} spikes at t={info[2] * scale:.9g} s; "
-            "lower the weights or raise max_burst"
+            f"hidden layer {l}, neuron {j} needs more than max_burst={net.hidden_params[l].max_burst} spikes at "
+            f"t={t_s:.9g} s; lower the weights or raise max_burst"
+        )
+    if status == STATUS_BUDGET:
+        raise EngineError(
+            f"spike budget exceeded: more than spike_budget={spike_budget} hidden spikes in this sample "
+            f"(hidden layer {l}, neuron {j} at t={t_s:.9g} s); the network is probably running away (weights "
+            "too large); if this activity is intended, raise simulate(..., spike_budget=N)"
         )
     if status == STATUS_SEARCH:
-        raise EngineError(
-            f"spike search did not converge for hidden layer {int(info[0])}, neuron {int(info[1])} "
-            f"at t={info[2] * scale:.9g} s"
-        )
-    layers = []
-    for l in range(len(net.hidden)):
-        m = sp_l == l
-        layers.append(LayerSpikes(
-            times=sp_t[m] * scale, neurons=sp_n[m].copy(), heights=sp_h[m].copy(), counts=sp_c[m].copy()
-        ))
-    readout = np.empty_like(ro_out)
-    readout[order] = ro_out
-    st = {
+        raise EngineError(f"spike search did not converge for hidden layer {l}, neuron {j} at t={t_s:.9g} s")
+
+
+def _stats(S) -> dict:
+    stats = S.out.stats
+    return {
         "instants": int(stats[ST_INSTANTS]),
         "input_spikes": int(stats[ST_INPUTS]),
         "predictions": int(stats[ST_PREDICTIONS]),
         "heap_pushes": int(stats[ST_PUSHES]),
         "heap_compactions": int(stats[ST_COMPACTIONS]),
         "gate_switches": int(stats[ST_GATES]),
-        "synaptic_ops": syn_ops.tolist(),
-        "state_updates": updates.tolist(),
+        "synaptic_ops": S.out.syn_ops.tolist(),
+        "state_updates": S.out.updates.tolist(),
     }
-    if optimizer is not None:
-        st["online_updates"] = n_updates
-    if learn is None:
-        return SimulationResult(layers=layers, readout_times=ro_req, readout=readout, dt=dt, t_end=t_end, stats=st)
-    return SimulationResult(
-        layers=layers, readout_times=ro_req, readout=readout, dt=dt, t_end=t_end, stats=st,
-        loss=float(loss), grads=None if optimizer is not None else grads_from_accumulators(net, G, db),
-    )
+
+
+def _layers(net: Network, sp, scale: float) -> list[LayerSpikes]:
+    sp_t, sp_h, sp_l, sp_n, sp_c = sp
+    layers = []
+    for l in range(len(net.hidden)):
+        m = sp_l == l
+        layers.append(LayerSpikes(
+            times=sp_t[m] * scale, neurons=sp_n[m].copy(), heights=sp_h[m].copy(), counts=sp_c[m].copy()
+        ))
+    return layers
 
 
 def _online_step(net: Network, optimizer, S) -> None:
     """Apply ``optimizer`` to the gradients accumulated in ``S`` since the last update; clear them."""
-    grads = grads_from_accumulators(net, S.G, S.db)
+    grads = grads_from_accumulators(net, S.learn.G, S.learn.db)
     mask = [key != "b" or net.bias[l] for l in range(net.n_layers) for key in ("w", "v", "b")]
     optimizer.step([g[key] for g in grads for key in ("w", "v", "b")], mask=mask)
-    S.G[:] = 0.0
-    S.db[:] = 0.0
-
+    S.learn.G[:] = 0.0
+    S.learn.db[:] = 0.0

@@ -1,12 +1,22 @@
 """The event loop's complete state, so that a sample can run in chunks.
 
 Everything :func:`sgevent.engine.loop.run_chunk` carries from one instant to the next lives in an
-:class:`EngineState` of flat arrays: neuron states, the event heap, the input/readout cursors,
-the per-source bucket states and gradient accumulators of :mod:`sgevent.learn.accumulate`, and the
-counters. A chunk can stop after a learning event and resume later; between the two, Python
-may change the weights (the ``online`` schedule of DESIGN.md 3) and call
-:func:`sgevent.engine.loop.after_update`. Memory is fixed when the state is created: it does not
-grow with the sample's duration.
+:class:`EngineState`, grouped as NEST groups a precise-spiking model's data (the parameters are
+the :class:`~sgevent.engine.build.Built` network and the
+:class:`~sgevent.learn.accumulate.LearnArgs`; scratch is :class:`~sgevent.numerics.scratch.Scratch`):
+
+* ``neurons`` (:class:`NeuronState`): cascade states, own buckets, thresholds, versions;
+* ``heap`` (:class:`~sgevent.numerics.queue.Heap`): the event queue;
+* ``inst`` (:class:`Instant`): the lists of one instant (spikes, popped predictions);
+* ``out`` (:class:`Outputs`): readouts, loss, operation counts and the error record;
+* ``learn`` (:class:`~sgevent.learn.accumulate.LearnState`) and ``traces``
+  (:class:`~sgevent.learn.traces.TraceState`): learning state, empty arrays without learning;
+* ``ctr``: int64 counters and cursors, one named slot each (``C_*``).
+
+A chunk can stop after a learning event and resume later; between the two, Python may change
+the weights (the ``online`` schedule of DESIGN.md 3) and call
+:func:`sgevent.engine.loop.after_update`. Memory is fixed when the state is created: it does
+not grow with the sample's duration.
 """
 
 from __future__ import annotations
@@ -16,76 +26,101 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-__all__ = ["EngineState", "init_state", "C_P_IN", "C_P_RO", "C_SEQ", "C_HSIZE", "C_MBUF", "C_START"]
+from sgevent.learn.accumulate import LOSS_MAX, LearnState
+from sgevent.learn.traces import TraceState
+from sgevent.numerics.queue import Heap
 
-# ctr slots
-C_P_IN, C_P_RO, C_SEQ, C_HSIZE, C_MBUF, C_START = 0, 1, 2, 3, 4, 5
-N_CTR = 6
+__all__ = ["EngineState", "NeuronState", "Instant", "Outputs", "RunArgs", "init_state", "state_arrays",
+           "C_P_IN", "C_P_RO", "C_SEQ", "C_HSIZE", "C_MBUF", "C_START", "C_INPUT", "C_N_PREV", "C_N_FORCED",
+           "C_N_GATES", "C_SYNCED", "C_N_EVENTS", "C_N_THIS", "C_N_SPIKES", "ST_INSTANTS", "ST_INPUTS",
+           "ST_PREDICTIONS", "ST_PUSHES", "ST_COMPACTIONS", "ST_GATES", "INFO_LAYER", "INFO_NEURON", "INFO_TIME",
+           "STATUS_OK", "STATUS_BURST", "STATUS_SEARCH", "STATUS_PAUSED", "STATUS_BUDGET"]
+
+# ctr slots. Kept across chunks: input and readout cursors, heap push counter and size, learning
+# events in the buffer, "an instant at t = 0 although no input is there" (biased neurons), and
+# the sample's hidden spikes (the spike budget).
+C_P_IN, C_P_RO, C_SEQ, C_HSIZE, C_MBUF, C_START, C_N_SPIKES = 0, 1, 2, 3, 4, 5, 6
+# Per instant: 1 if it has input spikes; spikes of the layer below (inst.cur_ids[:n]); valid
+# predictions and gate switches popped; the source layer synchronised for gate switches (-1: none).
+C_INPUT, C_N_PREV, C_N_FORCED, C_N_GATES, C_SYNCED = 7, 8, 9, 10, 11
+# Per chunk: spike events recorded. Per layer: spikes of the layer being updated.
+C_N_EVENTS, C_N_THIS = 12, 13
+N_CTR = 14
+
+# out.stats slots
+ST_INSTANTS, ST_INPUTS, ST_PREDICTIONS, ST_PUSHES, ST_COMPACTIONS, ST_GATES = 0, 1, 2, 3, 4, 5
 N_STATS = 6
+
+# out.info slots: where the loop stopped with an error
+INFO_LAYER, INFO_NEURON, INFO_TIME = 0, 1, 2
+
+# run_chunk status codes: done, burst past max_burst, spike search failed, paused at stop_at,
+# spike budget exceeded
+STATUS_OK, STATUS_BURST, STATUS_SEARCH, STATUS_PAUSED, STATUS_BUDGET = 0, 1, 2, 3, 4
+
+
+class NeuronState(NamedTuple):
+    """Per-neuron state (``post_off`` layout unless said)."""
+
+    z: np.ndarray          # aggregated cascade states, layout of Built.c
+    y0: np.ndarray         # own bucket 0 of every neuron
+    thd: np.ndarray        # dynamic threshold
+    ver: np.ndarray        # int64 prediction version per neuron (traces: then per gate, n_tot + g)
+    forced: np.ndarray     # bool: a valid prediction popped at this instant
+    t_last: np.ndarray     # (L,) time each layer was last brought up to date
+
+
+class Instant(NamedTuple):
+    """The lists of one instant (scratch, ``n_tot`` entries each)."""
+
+    cur_ids: np.ndarray    # int64: spiking neurons of the layer below, then of this layer
+    cur_h: np.ndarray      # their event heights
+    forced_ids: np.ndarray  # int64: neurons whose valid prediction popped
+    gate_ids: np.ndarray   # int64: gate switches popped (traces)
+
+
+class Outputs(NamedTuple):
+    """What the loop reports besides spikes."""
+
+    ro: np.ndarray         # (n_ro, n_out) readout at the requested times
+    loss: np.ndarray       # (1,) accumulated loss
+    stats: np.ndarray      # int64 (N_STATS,), ST_* slots
+    syn_ops: np.ndarray    # int64 (L,) synaptic operations per layer
+    updates: np.ndarray    # int64 (L,) neuron-state updates per layer
+    info: np.ndarray       # (3,) INFO_* slots: layer, neuron, time (s or step) of an error
 
 
 class EngineState(NamedTuple):
-    """Flat arrays of the event loop (see module docstring); ``*_off`` index per layer."""
+    """The loop state (module docstring)."""
 
-    z: np.ndarray          # aggregated cascade states, layout of Built.c
-    y0: np.ndarray         # own bucket 0 of every neuron (post_off layout)
-    thd: np.ndarray        # dynamic threshold
-    ver: np.ndarray        # prediction version per neuron
-    forced: np.ndarray     # bool: a valid prediction popped at this instant
-    t_last: np.ndarray     # (L,) time each layer was last brought up to date
-    ht: np.ndarray         # heap: time
-    hs: np.ndarray         # heap: seq
-    hn: np.ndarray         # heap: neuron
-    hv: np.ndarray         # heap: version
-    ctr: np.ndarray        # int64 counters (C_* slots)
-    loss: np.ndarray       # (1,) accumulated loss
-    ro: np.ndarray         # (n_ro, n_out) readout at the requested times
-    stats: np.ndarray      # int64 (N_STATS,)
-    syn_ops: np.ndarray    # int64 (L,)
-    updates: np.ndarray    # int64 (L,)
-    info: np.ndarray       # (3,) layer, neuron, time of an error
-    cur_ids: np.ndarray    # spikes of the current instant (scratch)
-    cur_h: np.ndarray
-    forced_ids: np.ndarray
-    src: np.ndarray        # per-source buckets (learning), s_off layout
-    src_t: np.ndarray      # time of each source's buckets
-    s_off: np.ndarray      # (L+1,)
-    dbuf: np.ndarray       # flat (n_post, M) per layer, d_off layout
-    d_off: np.ndarray
-    ybuf: np.ndarray       # flat (K, M, n_pre) per layer, y_off layout
-    y_off: np.ndarray
-    G: np.ndarray          # flat (K, n_post, n_pre) per layer, g_off layout
-    g_off: np.ndarray
-    db: np.ndarray         # dL/db accumulator (post_off layout)
-    deltas: np.ndarray     # scratch (post_off layout)
-    xs: np.ndarray         # hidden signals at the current learning event
-    d_out: np.ndarray      # (n_out,) scratch
-    p_soft: np.ndarray     # (n_out,) scratch
-    smax: np.ndarray       # (n_out,) running max of the readout ('max' loss)
-    snap_x: np.ndarray     # (n_out, n_tot) snapshots at each class's argmax ('max' loss)
-    snap_src: np.ndarray   # (n_out, len(src))
-    # backward 'traces' (sgevent.learn.traces); empty otherwise
-    H: np.ndarray          # per source of a hidden layer: (K, K-1) gate-open sensitivities, h_off layout
-    h_off: np.ndarray      # (L+1,) by source layer
-    D: np.ndarray          # per hidden layer (n_post, n_pre * K, K-1) residuals, dd_off layout
-    dd_off: np.ndarray     # (L+1,)
-    Db: np.ndarray         # (n_tot, K-1) bias residuals
-    gate: np.ndarray       # (n_tot,) 1.0 where x > 0
-    ta: np.ndarray         # (n_tot,) time of each neuron's residual
-    acc: np.ndarray        # (n_tot, K-1) accumulated P_sub^T g since then
-    dset: np.ndarray       # (n_tot,) 1.0 once the residual is non-zero
-    gk: np.ndarray         # (n_tot, K) errors at the neuron's buckets (scratch)
-    gate_ids: np.ndarray   # (n_tot,) int64 gate events popped at this instant (scratch)
+    neurons: NeuronState
+    heap: Heap
+    inst: Instant
+    out: Outputs
+    learn: LearnState
+    traces: TraceState
+    ctr: np.ndarray        # int64 (N_CTR,), C_* slots
+
+
+class RunArgs(NamedTuple):
+    """The inputs of one chunk (kernel clock: seconds, or grid steps as float64)."""
+
+    in_t: np.ndarray       # (n,) sorted input times
+    in_u: np.ndarray       # (n,) int64 input channels
+    t_end: float           # last instant processed
+    ro_t: np.ndarray       # (n_ro,) sorted readout (learning event) times, all <= t_end
+    tol: float             # continuous spike-time tolerance (s)
+    stop_at: int           # pause once this many readouts are done; -1: run to the end
+    spike_budget: int      # most hidden spikes of the sample (summed over layers)
 
 
 @njit(cache=True)
-def init_state(B, LA, n_ro):
-    """Zero state for one sample of the built network ``B`` with learning inputs ``LA``."""
+def _offsets(B, LA):
+    """Offsets of the learning arrays: sources, delta buffers, source buffers, accumulators,
+    traces' ``H`` and ``D``; each ``(L+1,)``."""
     L = B.n_post.shape[0]
     K = B.K
-    n_tot = B.post_off[L]
     tr = LA.active and LA.traces
-    cap = (8 if tr else 4) * B.post_off[L - 1] + 64
     act = LA.active
     M = LA.buffer * LA.vk if act else 0
     s_off = np.zeros(L + 1, dtype=np.int64)
@@ -102,23 +137,66 @@ def init_state(B, LA, n_ro):
         d_off[l + 1] = d_off[l] + B.n_post[l] * M
         y_off[l + 1] = y_off[l] + K * M * B.n_pre[l]
         g_off[l + 1] = g_off[l] + (K * B.n_post[l] * B.n_pre[l] if act else 0)
-    n_ver = 2 * n_tot if tr else n_tot
-    n_km = n_tot * Km if tr else 0
-    n_k = n_tot * K if tr else 0
+    return s_off, d_off, y_off, g_off, h_off, dd_off
+
+
+@njit(cache=True)
+def _learn_state(B, LA, s_off, d_off, y_off, g_off):
+    L = B.n_post.shape[0]
+    n_tot = B.post_off[L]
     n_out = B.n_post[L - 1]
-    n_snap = n_out if (act and LA.loss == 2) else 0
-    return EngineState(
-        np.zeros(B.c_off[L]), np.zeros(n_tot), np.zeros(n_tot), np.zeros(n_ver, dtype=np.int64),
-        np.zeros(n_tot, dtype=np.bool_), np.zeros(L),
-        np.empty(cap), np.empty(cap, dtype=np.int64), np.empty(cap, dtype=np.int64), np.empty(cap, dtype=np.int64),
-        np.zeros(N_CTR, dtype=np.int64), np.zeros(1), np.zeros((n_ro, n_out)),
-        np.zeros(N_STATS, dtype=np.int64), np.zeros(L, dtype=np.int64), np.zeros(L, dtype=np.int64), np.zeros(3),
-        np.empty(n_tot, dtype=np.int64), np.empty(n_tot), np.empty(n_tot, dtype=np.int64),
-        np.zeros(s_off[L]), np.zeros(s_off[L] // K), s_off,
-        np.zeros(d_off[L]), d_off, np.zeros(y_off[L]), y_off, np.zeros(g_off[L]), g_off,
-        np.zeros(n_tot), np.zeros(n_tot), np.zeros(n_tot), np.zeros(n_out), np.zeros(n_out),
-        np.full(n_out, -np.inf), np.zeros((n_snap, n_tot)), np.zeros((n_snap, s_off[L])),
-        np.zeros(h_off[L]), h_off, np.zeros(dd_off[L]), dd_off, np.zeros(n_km),
-        np.zeros(n_tot), np.zeros(n_tot), np.zeros(n_km), np.zeros(n_tot),
-        np.zeros(n_k), np.empty(n_tot, dtype=np.int64),
+    n_snap = n_out if (LA.active and LA.loss == LOSS_MAX) else 0
+    return LearnState(
+        src=np.zeros(s_off[L]), src_t=np.zeros(s_off[L] // B.K), s_off=s_off,
+        dbuf=np.zeros(d_off[L]), d_off=d_off, ybuf=np.zeros(y_off[L]), y_off=y_off, G=np.zeros(g_off[L]), g_off=g_off,
+        db=np.zeros(n_tot), deltas=np.zeros(n_tot), xs=np.zeros(n_tot), d_out=np.zeros(n_out), p_soft=np.zeros(n_out),
+        smax=np.full(n_out, -np.inf), snap_x=np.zeros((n_snap, n_tot)), snap_src=np.zeros((n_snap, s_off[L])),
     )
+
+
+@njit(cache=True)
+def _trace_state(B, LA, h_off, dd_off):
+    n_tot = B.post_off[B.n_post.shape[0]]
+    tr = LA.active and LA.traces
+    n_km = n_tot * (B.K - 1) if tr else 0
+    return TraceState(
+        H=np.zeros(h_off[-1]), h_off=h_off, D=np.zeros(dd_off[-1]), dd_off=dd_off, Db=np.zeros(n_km),
+        gate=np.zeros(n_tot), ta=np.zeros(n_tot), acc=np.zeros(n_km), dset=np.zeros(n_tot),
+        gk=np.zeros(n_tot * B.K if tr else 0),
+    )
+
+
+@njit(cache=True)
+def init_state(B, LA, n_ro):
+    """Zero state for one sample of the built network ``B`` with learning inputs ``LA``."""
+    L = B.n_post.shape[0]
+    n_tot = B.post_off[L]
+    tr = LA.active and LA.traces
+    cap = (8 if tr else 4) * B.post_off[L - 1] + 64
+    s_off, d_off, y_off, g_off, h_off, dd_off = _offsets(B, LA)
+    neurons = NeuronState(
+        z=np.zeros(B.c_off[L]), y0=np.zeros(n_tot), thd=np.zeros(n_tot),
+        ver=np.zeros(2 * n_tot if tr else n_tot, dtype=np.int64), forced=np.zeros(n_tot, dtype=np.bool_),
+        t_last=np.zeros(L),
+    )
+    heap = Heap(t=np.empty(cap), seq=np.empty(cap, dtype=np.int64), nid=np.empty(cap, dtype=np.int64),
+                ver=np.empty(cap, dtype=np.int64))
+    inst = Instant(cur_ids=np.empty(n_tot, dtype=np.int64), cur_h=np.empty(n_tot),
+                   forced_ids=np.empty(n_tot, dtype=np.int64), gate_ids=np.empty(n_tot, dtype=np.int64))
+    out = Outputs(ro=np.zeros((n_ro, B.n_post[L - 1])), loss=np.zeros(1), stats=np.zeros(N_STATS, dtype=np.int64),
+                  syn_ops=np.zeros(L, dtype=np.int64), updates=np.zeros(L, dtype=np.int64), info=np.zeros(3))
+    return EngineState(
+        neurons=neurons, heap=heap, inst=inst, out=out, learn=_learn_state(B, LA, s_off, d_off, y_off, g_off),
+        traces=_trace_state(B, LA, h_off, dd_off), ctr=np.zeros(N_CTR, dtype=np.int64),
+    )
+
+
+def state_arrays(S: EngineState) -> dict[str, np.ndarray]:
+    """Every array of ``S`` by dotted name (``"neurons.z"``, ..., ``"out.ro"``, ``"ctr"``)."""
+    out = {}
+    for name, part in zip(S._fields, S):
+        if isinstance(part, np.ndarray):
+            out[name] = part
+        else:
+            out.update({f"{name}.{f}": a for f, a in zip(part._fields, part)})
+    return out

@@ -28,12 +28,14 @@ from numba import njit
 
 from sgevent.learn.traces import h_apply, h_props
 from sgevent.model.network import Network
-from sgevent.numerics.propagator import prop_continuous, prop_grid
+from sgevent.numerics.propagator import propagate
 
-__all__ = ["LearnArgs", "make_learn_args", "no_learning", "grads_from_accumulators", "LOSS_CODES",
-           "push_event", "flush", "advance_source", "sync_sources"]
+__all__ = ["LearnArgs", "LearnState", "make_learn_args", "no_learning", "grads_from_accumulators", "LOSS_CODES",
+           "LOSS_MEAN", "LOSS_LAST", "LOSS_MAX", "LOSS_MSE", "push_event", "flush", "advance_source", "sync_sources"]
 
-LOSS_CODES = {"mean": 0, "last": 1, "max": 2, "mse": 3}
+# loss codes of LearnArgs.loss (sgevent.learn.spec: the losses)
+LOSS_MEAN, LOSS_LAST, LOSS_MAX, LOSS_MSE = 0, 1, 2, 3
+LOSS_CODES = {"mean": LOSS_MEAN, "last": LOSS_LAST, "max": LOSS_MAX, "mse": LOSS_MSE}
 BUFFER_EVENTS = 32
 TRACE_BUFFER_EVENTS = 8  # x K slots per event
 
@@ -54,6 +56,28 @@ class LearnArgs(NamedTuple):
     wgk: np.ndarray      # traces: flat (K, n_post, n_pre) per layer, w[j,i] v[j,(i,)k]; else empty
     wgk_off: np.ndarray  # (L+1,)
     bias: np.ndarray     # (L,) bool: the layer has a (learned) bias
+
+
+class LearnState(NamedTuple):
+    """Learning state of one sample (module notes); every array is empty without learning."""
+
+    src: np.ndarray        # per-source buckets, s_off layout (n_pre, K) per layer
+    src_t: np.ndarray      # time of each source's buckets
+    s_off: np.ndarray      # (L+1,)
+    dbuf: np.ndarray       # flat (n_post, M) per layer, d_off layout: deltas of buffered events
+    d_off: np.ndarray      # (L+1,)
+    ybuf: np.ndarray       # flat (K, M, n_pre) per layer, y_off layout: sources of buffered events
+    y_off: np.ndarray      # (L+1,)
+    G: np.ndarray          # flat (K, n_post, n_pre) per layer, g_off layout: gradient accumulators
+    g_off: np.ndarray      # (L+1,)
+    db: np.ndarray         # dL/db accumulator (post_off layout)
+    deltas: np.ndarray     # scratch (post_off layout)
+    xs: np.ndarray         # hidden signals at the current learning event (post_off layout)
+    d_out: np.ndarray      # (n_out,) scratch: dL/do of the event
+    p_soft: np.ndarray     # (n_out,) scratch: softmax
+    smax: np.ndarray       # (n_out,) running max of the readout ('max' loss)
+    snap_x: np.ndarray     # (n_out, n_tot) xs at each class's argmax ('max' loss)
+    snap_src: np.ndarray   # (n_out, len(src)) src at each class's argmax ('max' loss)
 
 
 def _backward_weights(net: Network, l: int, backward: str) -> np.ndarray:
@@ -98,27 +122,28 @@ def make_learn_args(net: Network, spec, n_events: int, label, target) -> LearnAr
 def no_learning(net: Network) -> LearnArgs:
     """Kernel inputs for a forward run."""
     z = np.zeros(net.n_layers + 1, np.int64)
-    return LearnArgs(False, 0, -1, np.zeros((0, net.n_out)), 0, np.zeros(0), z, 1, False, 1, np.zeros(0), z,
-                     np.array(net.bias, dtype=np.bool_))
+    return LearnArgs(
+        active=False, loss=LOSS_MEAN, label=-1, target=np.zeros((0, net.n_out)), n_events=0, wg=np.zeros(0),
+        wg_off=z, buffer=1, traces=False, vk=1, wgk=np.zeros(0), wgk_off=z, bias=np.array(net.bias, dtype=np.bool_),
+    )
 
 
 @njit(cache=True)
-def advance_source(B, s, i, t, src, src_t, s_off, P, W1, W2, H, h_off, Pcs, lam, W1c, W2c, tmp):
-    """Bring source ``i`` of source layer ``s`` to time ``t`` (writes ``src``, ``src_t`` and,
-    with traces, the source's ``H`` of :mod:`sgevent.learn.traces`)."""
+def advance_source(B, S, sc, s, i, t):
+    """Bring source ``i`` of source layer ``s`` to time ``t`` (writes ``S.learn.src``,
+    ``S.learn.src_t`` and, with traces, the source's ``S.traces.H`` of :mod:`sgevent.learn.traces`)."""
     K = B.K
+    src, src_t, s_off = S.learn.src, S.learn.src_t, S.learn.s_off
+    H, h_off = S.traces.H, S.traces.h_off
     g = _src_index(B, s, i)
     d = t - src_t[g]
     if d <= 0.0:
         return
     if h_off[s + 1] > h_off[s]:
-        h_props(B, s, d, Pcs, lam, W1c, W2c)
-        h_apply(Pcs, src, s_off[s] + i * K, H, h_off[s] + i * K * (K - 1), K, tmp)
-    if B.grid:
-        prop_grid(B.rates[s], np.int64(d), P, W1, W2)
-    else:
-        prop_continuous(B.rates[s], d, P, W1, W2)
-    _apply(P, src, s_off[s] + i * K, K, W1)
+        h_props(B, s, d, sc)
+        h_apply(sc.Pcs, src, s_off[s] + i * K, H, h_off[s] + i * K * (K - 1), K, sc.tmp)
+    propagate(B.grid, B.rates[s], d, sc.P, sc.W1, sc.W2)
+    _apply(sc.P, src, s_off[s] + i * K, K, sc.W1)
     src_t[g] = t
 
 
@@ -143,46 +168,44 @@ def _apply(P, src, a, K, tmp):
 
 
 @njit(cache=True)
-def sync_sources(B, t, src, src_t, s_off, P, Ps, W1, W2, H, h_off, Pcs, lam, W1c, W2c, tmp, only):
-    """Bring every source of every layer (``only >= 0``: of source layer ``only``) to ``t``
-    (one shared propagator per elapsed time); with traces also their ``H``."""
+def _sync_layer(B, S, sc, s, t, g):
+    """Bring every source of source layer ``s`` (global source ids from ``g``) to ``t``."""
     K = B.K
-    L = B.n_pre.shape[0]
-    g = 0
-    for s in range(L):
-        if only >= 0 and s != only:
-            g += B.n_pre[s]
-            continue
-        last_d = -1.0
-        has_h = h_off[s + 1] > h_off[s]
-        for i in range(B.n_pre[s]):
-            d = t - src_t[g]
-            if d > 0.0:
-                if d != last_d:
-                    if B.grid:
-                        prop_grid(B.rates[s], np.int64(d), Ps, W1, W2)
-                    else:
-                        prop_continuous(B.rates[s], d, Ps, W1, W2)
-                    if has_h:
-                        h_props(B, s, d, Pcs, lam, W1c, W2c)
-                    last_d = d
+    src, src_t, s_off = S.learn.src, S.learn.src_t, S.learn.s_off
+    H, h_off = S.traces.H, S.traces.h_off
+    last_d = -1.0
+    has_h = h_off[s + 1] > h_off[s]
+    for i in range(B.n_pre[s]):
+        d = t - src_t[g]
+        if d > 0.0:
+            if d != last_d:
+                propagate(B.grid, B.rates[s], d, sc.Ps, sc.W1, sc.W2)
                 if has_h:
-                    h_apply(Pcs, src, s_off[s] + i * K, H, h_off[s] + i * K * (K - 1), K, tmp)
-                _apply(Ps, src, s_off[s] + i * K, K, W1)
-                src_t[g] = t
-            g += 1
+                    h_props(B, s, d, sc)
+                last_d = d
+            if has_h:
+                h_apply(sc.Pcs, src, s_off[s] + i * K, H, h_off[s] + i * K * (K - 1), K, sc.tmp)
+            _apply(sc.Ps, src, s_off[s] + i * K, K, sc.W1)
+            src_t[g] = t
+        g += 1
 
 
 @njit(cache=True)
-def push_event(B, LA, delta_out, xs, src, s_off, dbuf, d_off, ybuf, y_off, m, db, deltas):
-    """Backward pass of one learning event and append it to the buffers (column ``m``).
+def sync_sources(B, S, sc, t, only):
+    """Bring every source of every layer (``only >= 0``: of source layer ``only``) to ``t``
+    (one shared propagator per elapsed time); with traces also their ``H``."""
+    g = 0
+    for s in range(B.n_pre.shape[0]):
+        if only < 0 or s == only:
+            _sync_layer(B, S, sc, s, t, g)
+        g += B.n_pre[s]
 
-    ``delta_out`` (n_out,) is ``dL/do_e``; ``xs`` (sum of hidden sizes) the hidden signals at
-    the event; ``src`` the source buckets. Writes ``dbuf``, ``ybuf``, ``db`` and ``deltas``.
-    """
+
+@njit(cache=True)
+def _backward_deltas(B, LA, delta_out, xs, deltas):
+    """``deltas`` (post_off layout) of every layer from the readout's ``delta_out`` (module
+    notes of :mod:`sgevent.learn.spec`)."""
     L = B.n_post.shape[0]
-    K = B.K
-    # deltas: flat per layer, offsets B.post_off
     lo = B.post_off[L - 1]
     for j in range(B.n_post[L - 1]):
         deltas[lo + j] = delta_out[j]
@@ -197,38 +220,55 @@ def push_event(B, LA, delta_out, xs, src, s_off, dbuf, d_off, ybuf, y_off, m, db
                 for j in range(n_up):
                     acc += deltas[up + j] * wg[j, i]
             deltas[B.post_off[l] + i] = acc
+
+
+@njit(cache=True)
+def push_event(B, LA, S, delta_out, xs, src, m):
+    """Backward pass of one learning event and append it to the buffers (column ``m``).
+
+    ``delta_out`` (n_out,) is ``dL/do_e``; ``xs`` (sum of hidden sizes) the hidden signals at
+    the event; ``src`` the source buckets. Writes ``S.learn``'s ``dbuf``, ``ybuf``, ``db`` and
+    ``deltas``.
+    """
+    Ls = S.learn
+    L = B.n_post.shape[0]
+    K = B.K
+    deltas = Ls.deltas
+    _backward_deltas(B, LA, delta_out, xs, deltas)
     Mc = LA.buffer * LA.vk
     col = m * LA.vk
     for l in range(L):
         n_post = B.n_post[l]
         n_pre = B.n_pre[l]
-        dl = dbuf[d_off[l]:d_off[l + 1]].reshape(n_post, Mc)
-        yl = ybuf[y_off[l]:y_off[l + 1]].reshape(K, Mc, n_pre)
+        dl = Ls.dbuf[Ls.d_off[l]:Ls.d_off[l + 1]].reshape(n_post, Mc)
+        yl = Ls.ybuf[Ls.y_off[l]:Ls.y_off[l + 1]].reshape(K, Mc, n_pre)
         for j in range(n_post):
             dv = deltas[B.post_off[l] + j]
             dl[j, col] = dv
-            db[B.post_off[l] + j] += dv
+            Ls.db[B.post_off[l] + j] += dv
         for k in range(K):
             for i in range(n_pre):
-                yl[k, col, i] = src[s_off[l] + i * K + k]
+                yl[k, col, i] = src[Ls.s_off[l] + i * K + k]
 
 
 @njit(cache=True)
-def flush(B, M, dbuf, d_off, ybuf, y_off, G, g_off):
-    """``G^l[k] += dbuf^l @ ybuf^l[k]`` for every layer and bucket; clears the buffers.
-    ``M`` is the number of buffer columns (events x slots per event)."""
+def flush(B, LA, S):
+    """``G^l[k] += dbuf^l @ ybuf^l[k]`` for every layer and bucket; clears the buffers
+    (``LA.buffer * LA.vk`` columns: events x slots per event). Writes ``S.learn``."""
+    Ls = S.learn
     L = B.n_post.shape[0]
     K = B.K
+    M = LA.buffer * LA.vk
     for l in range(L):
         n_post = B.n_post[l]
         n_pre = B.n_pre[l]
-        Gl = G[g_off[l]:g_off[l + 1]].reshape(K, n_post, n_pre)
-        dl = dbuf[d_off[l]:d_off[l + 1]].reshape(n_post, M)
-        yl = ybuf[y_off[l]:y_off[l + 1]].reshape(K, M, n_pre)
+        Gl = Ls.G[Ls.g_off[l]:Ls.g_off[l + 1]].reshape(K, n_post, n_pre)
+        dl = Ls.dbuf[Ls.d_off[l]:Ls.d_off[l + 1]].reshape(n_post, M)
+        yl = Ls.ybuf[Ls.y_off[l]:Ls.y_off[l + 1]].reshape(K, M, n_pre)
         for k in range(K):
             Gl[k] += np.dot(dl, yl[k])
-    dbuf[:] = 0.0
-    ybuf[:] = 0.0
+    Ls.dbuf[:] = 0.0
+    Ls.ybuf[:] = 0.0
 
 
 def grads_from_accumulators(net: Network, G: np.ndarray, db: np.ndarray) -> list[dict[str, np.ndarray]]:

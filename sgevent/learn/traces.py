@@ -48,36 +48,46 @@ Memory is ``n_post * n_pre * K * (K-1)`` numbers per hidden layer for ``D`` and
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
 
-from sgevent.numerics.crossing import next_crossing, state_bounds
-from sgevent.numerics.propagator import prop_continuous, prop_grid
+from sgevent.numerics.crossing import Neuron, Workspace, next_crossing, state_bounds
+from sgevent.numerics.propagator import propagate
 
-__all__ = ["h_props", "h_apply", "gate_switch", "flush_acc", "flush_all_acc", "predict_gate", "acc_event", "bias_h",
-           "push_traces"]
+__all__ = ["TraceState", "h_props", "h_apply", "gate_switch", "flush_acc", "flush_all_acc", "predict_gate",
+           "acc_event", "bias_h", "push_traces"]
+
+
+class TraceState(NamedTuple):
+    """State of the ``traces`` backward option (module notes); every array is empty otherwise."""
+
+    H: np.ndarray          # per source of a hidden layer: (K, K-1) gate-open sensitivities, h_off layout
+    h_off: np.ndarray      # (L+1,) by source layer
+    D: np.ndarray          # per hidden layer (n_post, n_pre * K, K-1) residuals, dd_off layout
+    dd_off: np.ndarray     # (L+1,)
+    Db: np.ndarray         # (n_tot, K-1) bias residuals
+    gate: np.ndarray       # (n_tot,) 1.0 where x > 0
+    ta: np.ndarray         # (n_tot,) time of each neuron's residual
+    acc: np.ndarray        # (n_tot, K-1) accumulated P_sub^T g since then
+    dset: np.ndarray       # (n_tot,) 1.0 once the residual is non-zero
+    gk: np.ndarray         # (n_tot, K) errors at the neuron's buckets (scratch)
 
 
 @njit(cache=True)
-def _prop(grid, rates, d, out, w1, w2):
-    if grid:
-        prop_grid(rates, np.int64(d), out, w1, w2)
-    else:
-        prop_continuous(rates, d, out, w1, w2)
-
-
-@njit(cache=True)
-def h_props(B, s, d, Pcs, lam, W1c, W2c):
+def h_props(B, s, d, sc):
     """Propagators over ``d`` of the K chains ``source bucket k' -> own stages 1..K-1`` of the
-    sources of layer ``s`` (``Pcs[k', :k'+K, :k'+K]``)."""
+    sources of layer ``s`` (into ``sc.Pcs[k', :k'+K, :k'+K]``; uses ``sc.lam, sc.W1c, sc.W2c``)."""
     K = B.K
+    Pcs, lam, W1c, W2c = sc.Pcs, sc.lam, sc.W1c, sc.W2c
     for kp in range(K):
         n = kp + K
         for q in range(kp + 1):
             lam[q] = B.rates[s, q]
         for q in range(1, K):
             lam[kp + q] = B.rates[s + 1, q]
-        _prop(B.grid, lam[:n], d, Pcs[kp, :n, :n], W1c[:n, :n], W2c[:n, :n])
+        propagate(B.grid, lam[:n], d, Pcs[kp, :n, :n], W1c[:n, :n], W2c[:n, :n])
 
 
 @njit(cache=True)
@@ -101,24 +111,27 @@ def h_apply(Pcs, src, a, H, hb, K, tmp):
 
 
 @njit(cache=True)
-def bias_h(B, l, t, out, lam, W1c, W2c, Pb):
-    """``out[k-1]`` (k >= 1): own stage k of layer ``l`` driven by a constant 1 since time 0."""
+def bias_h(B, l, t, sc):
+    """``sc.tmp[k-1]`` (k >= 1): own stage k of layer ``l`` driven by a constant 1 since time 0
+    (uses ``sc.P`` and the chain scratch)."""
     K = B.K
+    lam = sc.lam
     lam[0] = 1.0 if B.grid else 0.0  # a constant source: alpha = 1 / rate 0
     for q in range(1, K):
         lam[q] = B.rates[l + 1, q]
-    _prop(B.grid, lam[:K], t, Pb, W1c[:K, :K], W2c[:K, :K])
+    propagate(B.grid, lam[:K], t, sc.P, sc.W1c[:K, :K], sc.W2c[:K, :K])
     for k in range(1, K):
-        out[k - 1] = Pb[k, 0]
+        sc.tmp[k - 1] = sc.P[k, 0]
 
 
 @njit(cache=True)
 def flush_acc(B, S, l, j):
     """Fold neuron j's accumulated ``A`` into ``G`` (and ``db``) through its residual ``D``."""
+    T = S.traces
     K = B.K
     Km = K - 1
     g = B.post_off[l] + j
-    A = S.acc[g * Km:(g + 1) * Km]
+    A = T.acc[g * Km:(g + 1) * Km]
     nz = False
     for k in range(Km):
         if A[k] != 0.0:
@@ -127,8 +140,8 @@ def flush_acc(B, S, l, j):
         return
     n_pre = B.n_pre[l]
     n_post = B.n_post[l]
-    Di = S.D[S.dd_off[l]:S.dd_off[l + 1]].reshape(n_post, n_pre * K, Km)[j]
-    Gl = S.G[S.g_off[l]:S.g_off[l + 1]].reshape(K, n_post, n_pre)
+    Di = T.D[T.dd_off[l]:T.dd_off[l + 1]].reshape(n_post, n_pre * K, Km)[j]
+    Gl = S.learn.G[S.learn.g_off[l]:S.learn.g_off[l + 1]].reshape(K, n_post, n_pre)
     for m in range(n_pre):
         for kp in range(K):
             row = m * K + kp
@@ -138,54 +151,65 @@ def flush_acc(B, S, l, j):
             Gl[kp, j, m] += acc
     acc = 0.0
     for k in range(Km):
-        acc += S.Db[g * Km + k] * A[k]
+        acc += T.Db[g * Km + k] * A[k]
         A[k] = 0.0
-    S.db[g] += acc
+    S.learn.db[g] += acc
 
 
 @njit(cache=True)
-def gate_switch(B, LA, S, l, j, t, newg, P, W1, W2, lam, W1c, W2c, tmp):
+def _advance_residual(P, Di, Dbg):
+    """``D[row] <- P_sub @ D[row]`` for every row of ``Di`` (n_rows, K-1) and for ``Dbg``
+    (K-1,), in place (``P_sub = P[1:, 1:]``, lower-triangular)."""
+    n_rows, Km = Di.shape
+    for row in range(n_rows):
+        for r in range(Km - 1, -1, -1):
+            acc = 0.0
+            for c in range(r + 1):
+                acc += P[r + 1, c + 1] * Di[row, c]
+            Di[row, r] = acc
+    for r in range(Km - 1, -1, -1):
+        acc = 0.0
+        for c in range(r + 1):
+            acc += P[r + 1, c + 1] * Dbg[c]
+        Dbg[r] = acc
+
+
+@njit(cache=True)
+def gate_switch(B, LA, S, sc, l, j, t, newg):
     """Neuron j of hidden layer l switches its gate to ``newg`` at ``t`` (the sources of layer
     l must be synchronised to ``t``): fold ``A``, bring ``D`` to ``t`` and add ``-(change) H``."""
+    T = S.traces
     K = B.K
     Km = K - 1
     g = B.post_off[l] + j
     flush_acc(B, S, l, j)
     n_pre = B.n_pre[l]
-    Di = S.D[S.dd_off[l]:S.dd_off[l + 1]].reshape(B.n_post[l], n_pre * K, Km)[j]
-    Dbg = S.Db[g * Km:(g + 1) * Km]
-    d = t - S.ta[g]
-    if d > 0.0 and S.dset[g] != 0.0:
-        _prop(B.grid, B.rates[l + 1], d, P, W1, W2)
-        for row in range(n_pre * K):
-            for r in range(Km - 1, -1, -1):  # D[row] <- P_sub @ D[row] (lower-triangular, in place)
-                acc = 0.0
-                for c in range(r + 1):
-                    acc += P[r + 1, c + 1] * Di[row, c]
-                Di[row, r] = acc
-        for r in range(Km - 1, -1, -1):
-            acc = 0.0
-            for c in range(r + 1):
-                acc += P[r + 1, c + 1] * Dbg[c]
-            Dbg[r] = acc
-    dg = newg - S.gate[g]
-    Hl = S.H[S.h_off[l]:S.h_off[l + 1]].reshape(n_pre * K, Km)
+    Di = T.D[T.dd_off[l]:T.dd_off[l + 1]].reshape(B.n_post[l], n_pre * K, Km)[j]
+    Dbg = T.Db[g * Km:(g + 1) * Km]
+    d = t - T.ta[g]
+    if d > 0.0 and T.dset[g] != 0.0:
+        propagate(B.grid, B.rates[l + 1], d, sc.P, sc.W1, sc.W2)
+        _advance_residual(sc.P, Di, Dbg)
+    dg = newg - T.gate[g]
+    Hl = T.H[T.h_off[l]:T.h_off[l + 1]].reshape(n_pre * K, Km)
     for row in range(n_pre * K):
         for r in range(Km):
             Di[row, r] -= dg * Hl[row, r]
     if LA.bias[l]:
-        bias_h(B, l, t, tmp, lam, W1c, W2c, P)
+        bias_h(B, l, t, sc)
         for r in range(Km):
-            Dbg[r] -= dg * tmp[r]
-    S.dset[g] = 1.0
-    S.ta[g] = t
-    S.gate[g] = newg
+            Dbg[r] -= dg * sc.tmp[r]
+    T.dset[g] = 1.0
+    T.ta[g] = t
+    T.gate[g] = newg
 
 
 @njit(cache=True)
-def acc_event(B, S, t, P, W1, W2):
+def acc_event(B, S, sc, t):
     """Learning event at ``t``: ``A_i += P_sub(t - a_i)^T g_i[1:]`` for every hidden neuron with
-    a non-zero residual (``S.gk`` holds ``g``)."""
+    a non-zero residual (``S.traces.gk`` holds ``g``)."""
+    T = S.traces
+    P = sc.P
     K = B.K
     Km = K - 1
     L = B.n_post.shape[0]
@@ -193,29 +217,33 @@ def acc_event(B, S, t, P, W1, W2):
         last_d = -1.0
         for j in range(B.n_post[l]):
             g = B.post_off[l] + j
-            if S.dset[g] == 0.0:
+            if T.dset[g] == 0.0:
                 continue
-            d = t - S.ta[g]
+            d = t - T.ta[g]
             if d != last_d:
-                _prop(B.grid, B.rates[l + 1], d, P, W1, W2)
+                propagate(B.grid, B.rates[l + 1], d, P, sc.W1, sc.W2)
                 last_d = d
             for c in range(Km):
                 acc = 0.0
                 for r in range(c, Km):
-                    acc += P[r + 1, c + 1] * S.gk[g * K + r + 1]
-                S.acc[g * Km + c] += acc
+                    acc += P[r + 1, c + 1] * T.gk[g * K + r + 1]
+                T.acc[g * Km + c] += acc
 
 
 @njit(cache=True)
-def predict_gate(B, l, j, t, horizon_abs, tol, z, on, cn, c1n, P, W1, W2, zs):
-    """Time (relative to ``t``) of neuron j's next gate switch: the first ``x <= 0`` when the
-    gate is open (``on``), the first ``x >= 0`` when it is shut; ``inf`` if none before the
-    horizon. ``z`` is the neuron's (R, K) state; ``cn, c1n`` (R, K) scratch."""
+def predict_gate(B, z, on, sc, l, j, when, tol):
+    """Time (relative to ``t``) of neuron j's next gate switch after ``when = (t, horizon)``:
+    the first ``x <= 0`` when the gate is open (``on``), the first ``x >= 0`` when it is shut;
+    ``inf`` if none before the horizon. ``z`` holds every neuron's cascade states
+    (``NeuronState.z``); ``sc.cn, sc.c1n`` receive the signed read-out vectors."""
+    t, horizon_abs = when
     R = B.R
     K = B.K
     a = B.c_off[l] + j * R * K
     r0, r1 = B.nr_off[l] + j * R, B.nr_off[l] + (j + 1) * R
     g = B.post_off[l] + j
+    z = z[a:a + R * K].reshape(R, K)
+    cn, c1n = sc.cn, sc.c1n
     sgn = -1.0 if on else 1.0
     for r in range(R):
         for k in range(K):
@@ -228,8 +256,9 @@ def predict_gate(B, l, j, t, horizon_abs, tol, z, on, cn, c1n, P, W1, W2, zs):
     b = sgn * B.b[g]
     if b + state_bounds(z, n0p, n0n) <= 0.0 and not on:
         return np.inf  # x can never become positive
-    s = next_crossing(B.grid, z, cn, c1n, n0p, n0n, n2p, n2n, b, 0.0, 0.0, 0.0, 0.5, 0.5,
-                      B.rates[l], horizon_abs - t, tol, P, W1, W2, zs)
+    nrn = Neuron(z=z, c=cn, c1=c1n, n0p=n0p, n0n=n0n, n2p=n2p, n2n=n2n, b=b, theta_0=0.0, y0=0.0, thd=0.0,
+                 own0=0.5, own_th=0.5, rates=B.rates[l])
+    s = next_crossing(B.grid, nrn, horizon_abs - t, tol, Workspace(P=sc.P, W1=sc.W1, W2=sc.W2, zs=sc.zs))
     if s == 0.0:
         return np.inf  # x == 0 exactly while shut (continuous): left to the next check
     if not B.grid and s < tol:
@@ -240,52 +269,81 @@ def predict_gate(B, l, j, t, horizon_abs, tol, z, on, cn, c1n, P, W1, W2, zs):
 
 
 @njit(cache=True)
-def push_traces(B, LA, S, m, t, P, W1, W2, lam, W1c, W2c, tmp):
+def _source_errors(B, LA, S, l):
+    """``S.traces.gk`` of hidden layer ``l``: ``g[i, k] = sum_j delta_j w[j,i] v[j,(i,)k]`` of
+    the layer above (``S.learn.deltas``)."""
+    T = S.traces
+    K = B.K
+    n_post = B.n_post[l]
+    up = l + 1
+    n_up = B.n_post[up]
+    wgk = LA.wgk[LA.wgk_off[up]:LA.wgk_off[up + 1]].reshape(K, n_up, n_post)
+    p0 = B.post_off[l]
+    pu = B.post_off[up]
+    for i in range(n_post):
+        for k in range(K):
+            T.gk[(p0 + i) * K + k] = 0.0
+    for k in range(K):
+        for j in range(n_up):
+            dj = S.learn.deltas[pu + j]
+            if dj != 0.0:
+                for i in range(n_post):
+                    T.gk[(p0 + i) * K + k] += dj * wgk[k, j, i]
+
+
+@njit(cache=True)
+def _trace_slots(B, LA, S, l, m):
+    """Buffer slots ``1..K-1`` of event ``m`` for hidden layer ``l``: ``gate * g[k]`` against the
+    sources' ``H[., k]``."""
+    T = S.traces
+    Ls = S.learn
+    K = B.K
+    Km = K - 1
+    Mc = LA.buffer * LA.vk
+    n_post = B.n_post[l]
+    n_pre = B.n_pre[l]
+    p0 = B.post_off[l]
+    dl = Ls.dbuf[Ls.d_off[l]:Ls.d_off[l + 1]].reshape(n_post, Mc)
+    yl = Ls.ybuf[Ls.y_off[l]:Ls.y_off[l + 1]].reshape(K, Mc, n_pre)
+    Hl = T.H[T.h_off[l]:T.h_off[l + 1]].reshape(n_pre, K, Km)
+    col = m * K
+    for i in range(n_post):
+        if T.gate[p0 + i] != 0.0:
+            for k in range(1, K):
+                dl[i, col + k] = T.gk[(p0 + i) * K + k]
+    for kp in range(K):
+        for k in range(1, K):
+            for q in range(n_pre):
+                yl[kp, col + k, q] = Hl[q, kp, k - 1]
+
+
+@njit(cache=True)
+def _bias_trace(B, S, sc, l, t):
+    """The bias's ``gate * H`` part of the event at ``t`` for hidden layer ``l`` (into ``db``)."""
+    T = S.traces
+    K = B.K
+    p0 = B.post_off[l]
+    bias_h(B, l, t, sc)
+    for i in range(B.n_post[l]):
+        if T.gate[p0 + i] != 0.0:
+            acc = 0.0
+            for k in range(1, K):
+                acc += T.gk[(p0 + i) * K + k] * sc.tmp[k - 1]
+            S.learn.db[p0 + i] += acc
+
+
+@njit(cache=True)
+def push_traces(B, LA, S, sc, m, t):
     """The traces part of learning event ``m`` (after :func:`sgevent.learn.accumulate.push_event` wrote
     slot 0 and the deltas): ``g`` of every hidden neuron, buffer slots ``1..K-1`` (``gate * g[k]``
     against the sources' ``H[., k]``), the bias's ``gate * H`` part and ``A``."""
     L = B.n_post.shape[0]
-    K = B.K
-    Km = K - 1
-    Mc = LA.buffer * LA.vk
     for l in range(L - 1):
-        n_post = B.n_post[l]
-        n_pre = B.n_pre[l]
-        up = l + 1
-        n_up = B.n_post[up]
-        wgk = LA.wgk[LA.wgk_off[up]:LA.wgk_off[up + 1]].reshape(K, n_up, n_post)
-        p0 = B.post_off[l]
-        pu = B.post_off[up]
-        for i in range(n_post):
-            for k in range(K):
-                S.gk[(p0 + i) * K + k] = 0.0
-        for k in range(K):
-            for j in range(n_up):
-                dj = S.deltas[pu + j]
-                if dj != 0.0:
-                    for i in range(n_post):
-                        S.gk[(p0 + i) * K + k] += dj * wgk[k, j, i]
-        dl = S.dbuf[S.d_off[l]:S.d_off[l + 1]].reshape(n_post, Mc)
-        yl = S.ybuf[S.y_off[l]:S.y_off[l + 1]].reshape(K, Mc, n_pre)
-        Hl = S.H[S.h_off[l]:S.h_off[l + 1]].reshape(n_pre, K, Km)
-        col = m * K
-        for i in range(n_post):
-            if S.gate[p0 + i] != 0.0:
-                for k in range(1, K):
-                    dl[i, col + k] = S.gk[(p0 + i) * K + k]
-        for kp in range(K):
-            for k in range(1, K):
-                for q in range(n_pre):
-                    yl[kp, col + k, q] = Hl[q, kp, k - 1]
+        _source_errors(B, LA, S, l)
+        _trace_slots(B, LA, S, l, m)
         if LA.bias[l]:
-            bias_h(B, l, t, tmp, lam, W1c, W2c, P)
-            for i in range(n_post):
-                if S.gate[p0 + i] != 0.0:
-                    acc = 0.0
-                    for k in range(1, K):
-                        acc += S.gk[(p0 + i) * K + k] * tmp[k - 1]
-                    S.db[p0 + i] += acc
-    acc_event(B, S, t, P, W1, W2)
+            _bias_trace(B, S, sc, l, t)
+    acc_event(B, S, sc, t)
 
 
 @njit(cache=True)

@@ -41,12 +41,14 @@ root), so it returns exactly the first grid step with ``f >= 0``.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
 
-from sgevent.numerics.propagator import prop_continuous, prop_grid
+from sgevent.numerics.propagator import propagate
 
-__all__ = ["next_crossing", "state_bounds", "search_coefficients"]
+__all__ = ["Neuron", "Workspace", "next_crossing", "state_bounds", "search_coefficients"]
 
 _MAX_ITER = 100000
 NO_CROSSING = np.inf
@@ -137,39 +139,170 @@ def _dot(a, z):
     return acc
 
 
+class Neuron(NamedTuple):
+    """One neuron's search problem (module notes); arrays are read only."""
+
+    z: np.ndarray        # (R, K) cascade states at s = 0
+    c: np.ndarray        # (R, K) read-out vectors
+    c1: np.ndarray       # (R, K) A^T c (continuous) or (D - I)^T c (grid)
+    n0p: np.ndarray      # (R,) L1 norms of the positive/negative parts of c ...
+    n0n: np.ndarray
+    n2p: np.ndarray      # (R,) ... and of C2 (module notes)
+    n2n: np.ndarray
+    b: float             # bias
+    theta_0: float       # resting threshold
+    y0: float            # own bucket 0 at s = 0 (>= 0)
+    thd: float           # dynamic threshold at s = 0 (>= 0)
+    own0: float          # continuous: decay rate (1/s) of y0; grid: per-step factor in (0, 1)
+    own_th: float        # the same for thd
+    rates: np.ndarray    # (K,) continuous: cascade rates 1/tau; grid: per-step factors alpha
+
+
+class Workspace(NamedTuple):
+    """Scratch space of the search (the fields of :class:`sgevent.numerics.scratch.Scratch` it
+    uses; the engine passes this smaller tuple: each array of an argument costs a reference count)."""
+
+    P: np.ndarray      # (K, K) propagator
+    W1: np.ndarray     # (K, K) work
+    W2: np.ndarray     # (K, K) work
+    zs: np.ndarray     # (R, K) state at the trial point
+
+
 @njit(cache=True)
-def next_crossing(
-    grid, z, c, c1, n0p, n0n, n2p, n2n, b, theta_0, y0, thd, own0, own_th,
-    rates, horizon, tol, P, work1, work2, zs,
-):
+def _gap(b, c, zs, ycur, theta_0, tcur):
+    """The threshold function ``f = x - yhat0 - theta`` at cascade state ``zs`` (R, K), own
+    bucket 0 ``ycur`` and dynamic threshold ``tcur`` (read-out ``c``, bias ``b``)."""
+    return b + _dot(c, zs) - ycur - theta_0 - tcur
+
+
+@njit(cache=True)
+def _own_decay(grid, x0, rate, s):
+    """``x0`` decayed over ``s``: ``x0 rate^s`` (grid, a factor per step) or ``x0 exp(-rate s)``."""
+    if grid:
+        return x0 * rate ** s
+    return x0 * np.exp(-rate * s)
+
+
+@njit(cache=True)
+def _state_at(grid, rates, s, z, P, W1, W2, zs):
+    """``zs = P(s) z`` (writes ``P, W1, W2, zs``)."""
+    propagate(grid, rates, s, P, W1, W2)
+    _propagate_rows(P, z, zs)
+
+
+# The search loops below hoist the problem's and the scratch's arrays into locals and pass
+# arrays, not the tuples, to the kernels they call per iteration: every array argument of a
+# call costs a reference count.
+@njit(cache=True)
+def _search_grid(nrn, s, f, ycur, tcur, horizon, sc):
+    """Safe stepping by whole grid steps from step ``s`` (where ``f < 0``, state in ``sc.zs``)."""
+    z, c, c1, rates = nrn.z, nrn.c, nrn.c1, nrn.rates
+    n0p, n0n, n2p, n2n = nrn.n0p, nrn.n0n, nrn.n2p, nrn.n2n
+    b, theta_0, own0, own_th = nrn.b, nrn.theta_0, nrn.own0, nrn.own_th
+    P, W1, W2, zs = sc.P, sc.W1, sc.W2, sc.zs
+    for _ in range(_MAX_ITER):
+        if b + state_bounds(zs, n0p, n0n) - theta_0 < 0.0:
+            return np.inf  # it can never fire from here
+        m2 = state_bounds(zs, n2p, n2n)
+        d1 = _dot(c1, zs) + ycur * (1.0 - own0) + tcur * (1.0 - own_th)
+        root = _positive_root(0.5 * m2, d1 - 0.5 * m2, f)
+        if root == np.inf:
+            return np.inf
+        u = np.ceil(root - 1e-9 * max(1.0, root))
+        if u < 1.0:
+            u = 1.0
+        if s + u > horizon:
+            return np.inf
+        s = s + u
+        _state_at(True, rates, s, z, P, W1, W2, zs)
+        ycur = _own_decay(True, nrn.y0, own0, s)
+        tcur = _own_decay(True, nrn.thd, own_th, s)
+        f = _gap(b, c, zs, ycur, theta_0, tcur)
+        if f >= 0.0:
+            return s
+    return np.nan
+
+
+@njit(cache=True)
+def _refine(nrn, lo, hi, flo, fhi, sc):
+    """Illinois regula falsi on a bracket ``[lo, hi]`` (``f(lo) < 0 <= f(hi)``, width <= tol);
+    returns its right end."""
+    z, c, rates = nrn.z, nrn.c, nrn.rates
+    P, W1, W2, zs = sc.P, sc.W1, sc.W2, sc.zs
+    side = 0
+    for _it in range(60):
+        if hi - lo <= 1e-13 * max(1.0, hi):
+            break
+        m = (lo * fhi - hi * flo) / (fhi - flo)
+        if not (m > lo and m < hi):
+            m = 0.5 * (lo + hi)
+        _state_at(False, rates, m, z, P, W1, W2, zs)
+        fm = _gap(nrn.b, c, zs, _own_decay(False, nrn.y0, nrn.own0, m), nrn.theta_0,
+                  _own_decay(False, nrn.thd, nrn.own_th, m))
+        if fm >= 0.0:
+            hi, fhi = m, fm
+            if side == 1:
+                flo *= 0.5
+            side = 1
+        else:
+            lo, flo = m, fm
+            if side == -1:
+                fhi *= 0.5
+            side = -1
+    return hi
+
+
+@njit(cache=True)
+def _search_continuous(nrn, f, horizon, tol, sc):
+    """Safe stepping in continuous time from ``s = 0`` (where ``f < 0``, state in ``sc.zs``)."""
+    z, c, c1, rates = nrn.z, nrn.c, nrn.c1, nrn.rates
+    n0p, n0n, n2p, n2n = nrn.n0p, nrn.n0n, nrn.n2p, nrn.n2n
+    b, theta_0, own0, own_th = nrn.b, nrn.theta_0, nrn.own0, nrn.own_th
+    P, W1, W2, zs = sc.P, sc.W1, sc.W2, sc.zs
+    s = 0.0
+    ycur = nrn.y0
+    tcur = nrn.thd
+    for _ in range(_MAX_ITER):
+        if b + state_bounds(zs, n0p, n0n) - theta_0 < 0.0:
+            return np.inf  # it can never fire from here
+        m2 = state_bounds(zs, n2p, n2n)
+        d1 = _dot(c1, zs) + ycur * own0 + tcur * own_th
+        root = _positive_root(0.5 * m2, d1, f)
+        if s + root > horizon:
+            return np.inf
+        floored = root < tol
+        s_new = s + (tol if floored else root)
+        if s_new > horizon:
+            s_new = horizon
+        _state_at(False, rates, s_new, z, P, W1, W2, zs)
+        ycur = _own_decay(False, nrn.y0, own0, s_new)
+        tcur = _own_decay(False, nrn.thd, own_th, s_new)
+        f_new = _gap(b, c, zs, ycur, theta_0, tcur)
+        if f_new >= 0.0:
+            return _refine(nrn, s, s_new, f, f_new, sc) if floored else s_new
+        if s_new >= horizon:
+            return np.inf
+        s = s_new
+        f = f_new
+    return np.nan
+
+
+@njit(cache=True)
+def next_crossing(grid, nrn, horizon, tol, sc):
     """First time in ``(0, horizon]`` where the neuron reaches threshold.
 
     Parameters
     ----------
     grid : bool
         False: continuous time, ``s`` in seconds. True: grid time, ``s`` in whole steps.
-    z : ndarray, shape (R, K)
-        Cascade state at s = 0 (read only).
-    c, c1 : ndarray, shape (R, K)
-        Read-out vectors and ``A^T c`` (continuous) or ``(D - I)^T c`` (grid).
-    n0p, n0n, n2p, n2n : ndarray, shape (R,)
-        L1 norms of the positive/negative parts of ``c`` and of ``C2`` (module notes).
-    b, theta_0 : float
-        Bias and resting threshold.
-    y0, thd : float
-        The neuron's own bucket 0 and dynamic threshold at s = 0 (both >= 0).
-    own0, own_th : float
-        Continuous: decay rates (1/s) of y0 and thd. Grid: per-step factors in (0, 1).
-    rates : ndarray, shape (K,)
-        Continuous: cascade rates ``1/tau``. Grid: per-step factors ``alpha``.
+    nrn : Neuron
+        The neuron's state and coefficients (read only).
     horizon : float
         Search ``(0, horizon]`` (seconds or steps, relative to now).
     tol : float
         Continuous time tolerance (s); ignored in grid mode.
-    P, work1, work2 : ndarray, shape (K, K)
-        Scratch space.
-    zs : ndarray, shape (R, K)
-        Scratch space (state at the trial point).
+    sc : Workspace or sgevent.numerics.scratch.Scratch
+        Scratch space (``P, W1, W2`` and ``zs``, the state at the trial point).
 
     Returns
     -------
@@ -183,96 +316,27 @@ def next_crossing(
     weight update ``f(0) >= 0`` is possible: continuous time then returns 0 (fire now), grid
     time searches from the next step (the current one is done).
     """
+    z = nrn.z
+    zs = sc.zs
     R, K = z.shape
     for r in range(R):
         for k in range(K):
             zs[r, k] = z[r, k]
-    s = 0.0
-    ycur = y0
-    tcur = thd
-    f = b + _dot(c, zs) - ycur - theta_0 - tcur
-    if f >= 0.0:
-        # only possible right after a weight update (the engine fires neurons at threshold
-        # before predicting): continuous time fires now; on a grid the current step is
-        # done, so the search starts at the next step
-        if not grid:
-            return 0.0
-        if horizon < 1.0:
-            return np.inf
-        s = 1.0
-        prop_grid(rates, np.int64(1), P, work1, work2)
-        _propagate_rows(P, z, zs)
-        ycur = y0 * own0
-        tcur = thd * own_th
-        f = b + _dot(c, zs) - ycur - theta_0 - tcur
+    f = _gap(nrn.b, nrn.c, zs, nrn.y0, nrn.theta_0, nrn.thd)
+    if not grid:
         if f >= 0.0:
-            return 1.0
-    for _ in range(_MAX_ITER):
-        # can it ever fire from here?
-        if b + state_bounds(zs, n0p, n0n) - theta_0 < 0.0:
-            return np.inf
-        m2 = state_bounds(zs, n2p, n2n)
-        if grid:
-            d1 = _dot(c1, zs) + ycur * (1.0 - own0) + tcur * (1.0 - own_th)
-            root = _positive_root(0.5 * m2, d1 - 0.5 * m2, f)
-            if root == np.inf:
-                return np.inf
-            u = np.ceil(root - 1e-9 * max(1.0, root))
-            if u < 1.0:
-                u = 1.0
-            if s + u > horizon:
-                return np.inf
-            s_new = s + u
-            prop_grid(rates, np.int64(s_new), P, work1, work2)
-            _propagate_rows(P, z, zs)
-            ycur = y0 * own0 ** s_new
-            tcur = thd * own_th ** s_new
-            f = b + _dot(c, zs) - ycur - theta_0 - tcur
-            if f >= 0.0:
-                return s_new
-            s = s_new
-        else:
-            d1 = _dot(c1, zs) + ycur * own0 + tcur * own_th
-            root = _positive_root(0.5 * m2, d1, f)
-            if s + root > horizon:
-                return np.inf
-            floored = root < tol
-            s_new = s + (tol if floored else root)
-            if s_new > horizon:
-                s_new = horizon
-            prop_continuous(rates, s_new, P, work1, work2)
-            _propagate_rows(P, z, zs)
-            ycur = y0 * np.exp(-own0 * s_new)
-            tcur = thd * np.exp(-own_th * s_new)
-            f_new = b + _dot(c, zs) - ycur - theta_0 - tcur
-            if f_new >= 0.0:
-                if not floored:
-                    return s_new
-                # refine the bracket [s, s_new] (width <= tol) by Illinois regula falsi
-                lo, hi, flo, fhi = s, s_new, f, f_new
-                side = 0
-                for _it in range(60):
-                    if hi - lo <= 1e-13 * max(1.0, hi):
-                        break
-                    m = (lo * fhi - hi * flo) / (fhi - flo)
-                    if not (m > lo and m < hi):
-                        m = 0.5 * (lo + hi)
-                    prop_continuous(rates, m, P, work1, work2)
-                    _propagate_rows(P, z, zs)
-                    fm = b + _dot(c, zs) - y0 * np.exp(-own0 * m) - theta_0 - thd * np.exp(-own_th * m)
-                    if fm >= 0.0:
-                        hi, fhi = m, fm
-                        if side == 1:
-                            flo *= 0.5
-                        side = 1
-                    else:
-                        lo, flo = m, fm
-                        if side == -1:
-                            fhi *= 0.5
-                        side = -1
-                return hi
-            if s_new >= horizon:
-                return np.inf
-            s = s_new
-            f = f_new
-    return np.nan
+            return 0.0
+        return _search_continuous(nrn, f, horizon, tol, sc)
+    if f < 0.0:
+        return _search_grid(nrn, 0.0, f, nrn.y0, nrn.thd, horizon, sc)
+    # only possible right after a weight update (the engine fires neurons at threshold before
+    # predicting): on a grid the current step is done, so the search starts at the next step
+    if horizon < 1.0:
+        return np.inf
+    _state_at(True, nrn.rates, 1.0, z, sc.P, sc.W1, sc.W2, zs)
+    ycur = _own_decay(True, nrn.y0, nrn.own0, 1.0)
+    tcur = _own_decay(True, nrn.thd, nrn.own_th, 1.0)
+    f = _gap(nrn.b, nrn.c, zs, ycur, nrn.theta_0, tcur)
+    if f >= 0.0:
+        return 1.0
+    return _search_grid(nrn, 1.0, f, ycur, tcur, horizon, sc)

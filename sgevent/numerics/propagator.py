@@ -50,6 +50,7 @@ __all__ = [
     "grid_propagator",
     "prop_continuous",
     "prop_grid",
+    "propagate",
 ]
 
 _TERM_RTOL = 2.0 ** -60  # stop the series when every new term is below this fraction of its entry
@@ -67,6 +68,71 @@ def tri_matmul(a, b, out):
             for l in range(j, i + 1):
                 acc += a[i, l] * b[l, j]
             out[i, j] = acc
+
+
+@njit(cache=True)
+def _set_identity(out):
+    K = out.shape[0]
+    for i in range(K):
+        for j in range(K):
+            out[i, j] = 0.0
+        out[i, i] = 1.0
+
+
+@njit(cache=True)
+def _copy_lower(src, out):
+    """``out[i, j] = src[i, j]`` on the lower triangle."""
+    K = src.shape[0]
+    for i in range(K):
+        for j in range(i + 1):
+            out[i, j] = src[i, j]
+
+
+@njit(cache=True)
+def _series_term(term, nxt, out, lam, mu, h, m):
+    """``nxt = term @ (B h) / m`` (``B[j, j] = mu - lam[j]``, ``B[j+1, j] = lam[j+1]``), added to
+    ``out``; returns the largest ratio of a new entry to its partial sum."""
+    K = lam.shape[0]
+    big = 0.0
+    for i in range(K):
+        for j in range(i + 1):
+            val = term[i, j] * (mu - lam[j])
+            if j + 1 <= i:
+                val += term[i, j + 1] * lam[j + 1]
+            val *= h / m
+            nxt[i, j] = val
+            out[i, j] += val
+            if val > 0.0:
+                r = val / out[i, j]
+                if r > big:
+                    big = r
+    return big
+
+
+@njit(cache=True)
+def _uniformised_series(lam, mu, h, out, work1, work2):
+    """``out = sum_m (B h)^m / m!`` until the terms fall below rounding (see :func:`prop_continuous`)."""
+    term = work1
+    nxt = work2
+    _set_identity(term)
+    _set_identity(out)
+    K = lam.shape[0]
+    m = 0
+    quiet = 0
+    while True:
+        m += 1
+        big = _series_term(term, nxt, out, lam, mu, h, m)
+        tmp = term
+        term = nxt
+        nxt = tmp
+        if m >= K - 1 and big < _TERM_RTOL:
+            quiet += 1
+            if quiet >= 2:
+                break
+        else:
+            quiet = 0
+        if m > 200:
+            break
 
 
 @njit(cache=True)
@@ -92,13 +158,12 @@ def prop_continuous(lam, s, out, work1, work2):
     terms), so the truncation is below rounding entrywise.
     """
     K = lam.shape[0]
+    if s <= 0.0:
+        _set_identity(out)
+        return
     for i in range(K):
         for j in range(K):
             out[i, j] = 0.0
-    if s <= 0.0:
-        for i in range(K):
-            out[i, i] = 1.0
-        return
     mu = 0.0
     for k in range(K):
         if lam[k] > mu:
@@ -108,52 +173,14 @@ def prop_continuous(lam, s, out, work1, work2):
     while mu * h > 1.0:
         h *= 0.5
         q += 1
-    # term = (B h)^m / m!, sum in out
-    term = work1
-    nxt = work2
-    for i in range(K):
-        for j in range(K):
-            term[i, j] = 0.0
-        term[i, i] = 1.0
-        out[i, i] = 1.0
-    m = 0
-    quiet = 0
-    while True:
-        m += 1
-        # nxt = term @ (B h) / m, B[j, j] = mu - lam[j], B[j+1, j] = lam[j+1]
-        big = 0.0
-        for i in range(K):
-            for j in range(i + 1):
-                val = term[i, j] * (mu - lam[j])
-                if j + 1 <= i:
-                    val += term[i, j + 1] * lam[j + 1]
-                val *= h / m
-                nxt[i, j] = val
-                out[i, j] += val
-                if val > 0.0:
-                    r = val / out[i, j]
-                    if r > big:
-                        big = r
-        tmp = term
-        term = nxt
-        nxt = tmp
-        if m >= K - 1 and big < _TERM_RTOL:
-            quiet += 1
-            if quiet >= 2:
-                break
-        else:
-            quiet = 0
-        if m > 200:
-            break
+    _uniformised_series(lam, mu, h, out, work1, work2)
     scale = np.exp(-mu * h)
     for i in range(K):
         for j in range(i + 1):
             out[i, j] *= scale
     for _ in range(q):
         tri_matmul(out, out, work1)
-        for i in range(K):
-            for j in range(i + 1):
-                out[i, j] = work1[i, j]
+        _copy_lower(work1, out)
 
 
 _DD_MIN_N = 1 << 15
@@ -231,6 +258,20 @@ def _prop_grid_dd(alpha, n, out):
 
 
 @njit(cache=True)
+def _step_matrix(alpha, out, base):
+    """``out = I`` and ``base = D`` (the one-step matrix of factors ``alpha``)."""
+    K = alpha.shape[0]
+    for i in range(K):
+        for j in range(K):
+            out[i, j] = 0.0
+            base[i, j] = 0.0
+        out[i, i] = 1.0
+        base[i, i] = alpha[i]
+        if i >= 1:
+            base[i, i - 1] = 1.0 - alpha[i]
+
+
+@njit(cache=True)
 def prop_grid(alpha, n, out, work1, work2):
     """Grid propagator ``D^n`` of the discrete recursion with decay factors ``alpha``.
 
@@ -256,14 +297,7 @@ def prop_grid(alpha, n, out, work1, work2):
         return
     K = alpha.shape[0]
     base = work1
-    for i in range(K):
-        for j in range(K):
-            out[i, j] = 0.0
-            base[i, j] = 0.0
-        out[i, i] = 1.0
-        base[i, i] = alpha[i]
-        if i >= 1:
-            base[i, i - 1] = 1.0 - alpha[i]
+    _step_matrix(alpha, out, base)
     first = True
     while n > 0:
         if n & 1:
@@ -274,15 +308,22 @@ def prop_grid(alpha, n, out, work1, work2):
                 first = False
             else:
                 tri_matmul(out, base, work2)
-                for i in range(K):
-                    for j in range(i + 1):
-                        out[i, j] = work2[i, j]
+                _copy_lower(work2, out)
         n >>= 1
         if n > 0:
             tri_matmul(base, base, work2)
-            for i in range(K):
-                for j in range(i + 1):
-                    base[i, j] = work2[i, j]
+            _copy_lower(work2, base)
+
+
+@njit(cache=True)
+def propagate(grid, rates, d, out, work1, work2):
+    """The propagator over ``d`` of the time model: ``D^d`` (grid: ``d`` whole steps as float64,
+    ``rates`` the factors ``alpha``) or ``exp(A d)`` (continuous: ``d`` in s, ``rates`` = 1/tau).
+    Writes ``out``."""
+    if grid:
+        prop_grid(rates, np.int64(d), out, work1, work2)
+    else:
+        prop_continuous(rates, d, out, work1, work2)
 
 
 # ---------------------------------------------------------------------- public wrappers

@@ -12,9 +12,21 @@ All kernels modify the arrays in place and return the new size.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
+import numpy as np
 from numba import njit
 
-__all__ = ["heap_push", "heap_pop", "heap_compact"]
+__all__ = ["Heap", "heap_push", "heap_pop", "heap_compact", "heap_push_compact"]
+
+
+class Heap(NamedTuple):
+    """The heap's four parallel arrays of one capacity."""
+
+    t: np.ndarray      # float64: event time
+    seq: np.ndarray    # int64: push counter
+    nid: np.ndarray    # int64: global id of the event's owner
+    ver: np.ndarray    # int64: owner's version at push time
 
 
 @njit(cache=True)
@@ -89,3 +101,13 @@ def heap_compact(ht, hs, hn, hv, size, version):
     for i in range(k // 2 - 1, -1, -1):
         _sift_down(ht, hs, hn, hv, k, i)
     return k
+
+
+@njit(cache=True)
+def heap_push_compact(heap, size, version, t, seq, nid):
+    """Push ``(t, seq, nid, version[nid])`` into ``heap``, first dropping stale entries
+    (:func:`heap_compact`) when it is full. Returns the new size and whether it compacted."""
+    compacted = size == heap.t.shape[0]
+    if compacted:
+        size = heap_compact(heap.t, heap.seq, heap.nid, heap.ver, size, version)
+    return heap_push(heap.t, heap.seq, heap.nid, heap.ver, size, t, seq, nid, version[nid]), compacted

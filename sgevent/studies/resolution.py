@@ -101,12 +101,12 @@ def engine_state_bytes(net: Network, dt: float | None, n_readouts: int) -> dict[
         ``readout_buffer`` (bytes of ``ro``, ``n_readouts x n_out`` float64) and ``per_array``.
     """
     from sgevent.engine.build import build
-    from sgevent.engine.state import init_state
+    from sgevent.engine.state import init_state, state_arrays
     from sgevent.learn.accumulate import no_learning
 
     S = init_state(build(net, dt), no_learning(net), int(n_readouts))
-    per = {name: int(np.asarray(a).nbytes) for name, a in zip(S._fields, S)}
-    ro = per["ro"]
+    per = {name: int(np.asarray(a).nbytes) for name, a in state_arrays(S).items()}
+    ro = per["out.ro"]
     return {"state": sum(per.values()) - ro, "readout_buffer": ro, "per_array": per}
 
 

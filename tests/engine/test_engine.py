@@ -175,7 +175,8 @@ net = sgevent.Network.create(8, 6, 2, n_buckets=3, seed=5, theta_0=0.05, per_syn
 rng = np.random.default_rng(0)
 t = rng.uniform(0, 0.05, 40); u = rng.integers(0, 8, 40)
 r = sgevent.simulate(net, t, u, dt={dt}, t_end=0.05)
-print(json.dumps([r.layers[0].times.tolist(), r.layers[0].neurons.tolist(), r.layers[0].counts.tolist(), r.readout.tolist()]))
+l0 = r.layers[0]
+print(json.dumps([l0.times.tolist(), l0.neurons.tolist(), l0.counts.tolist(), r.readout.tolist()]))
 """
 
 
@@ -225,3 +226,34 @@ def test_burst_past_max_burst_raises():
     ok = Network.from_dict({**net.to_dict(), "hidden_params": [dict(theta_0=0.1, max_burst=100)]})
     res = simulate(ok, [0.01], [0], t_end=0.02)
     assert res.layers[0].counts[0] == 50  # 10 / (2 * 0.1): the burst brings yhat0 up to x
+
+
+def test_spike_budget_stops_runaway_activity():
+    # weights x 1e3 (diverged training): every input spike drives huge bursts; the default
+    # budget stops the sample early with an error naming the layer and the time
+    net = Network.create(10, (8, 6), 3, n_buckets=3, seed=0, theta_0=0.05, max_burst=10**9)
+    for w in net.w:
+        w *= 1e3
+    t, u = _inputs(np.random.default_rng(0), 10, 2000, 1.0)
+    for dt in (None, 1e-3):
+        with pytest.raises(sgevent.EngineError, match=r"spike_budget=10000000 .*hidden layer [01], neuron \d+ at "
+                           r"t=[0-9.e-]+ s.*raise simulate\(\.\.\., spike_budget=N\)") as err:
+            simulate(net, t, u, dt=dt, t_end=1.0)
+        t_stop = float(str(err.value).split(" at t=")[1].split(" s")[0])
+        assert 0.0 <= t_stop < 1.0
+
+
+def test_spike_budget_counts_every_hidden_spike():
+    net = Network.create(12, (10, 8), 3, n_buckets=3, seed=1, theta_0=0.02)
+    t, u = _inputs(np.random.default_rng(1), 12, 300, 0.1)
+    for dt in (None, 1e-4):
+        r = simulate(net, t, u, dt=dt, t_end=0.1)
+        n = sum(la.n_spikes for la in r.layers)
+        assert n > 50
+        again = simulate(net, t, u, dt=dt, t_end=0.1, spike_budget=n)  # exactly the budget: fine
+        assert np.array_equal(again.readout, r.readout)
+        with pytest.raises(sgevent.EngineError, match=f"spike_budget={n - 1} "):
+            simulate(net, t, u, dt=dt, t_end=0.1, spike_budget=n - 1)
+    for bad in (0, -5, 2.5, True):
+        with pytest.raises(ConfigError, match="spike_budget"):
+            simulate(net, t, u, t_end=0.1, spike_budget=bad)

@@ -6,11 +6,22 @@ import numpy as np
 import scipy.linalg
 from naive import naive_f, naive_first_crossing_dense, naive_grid_first_crossing
 
-from sgevent.numerics.crossing import next_crossing, search_coefficients
+from sgevent.numerics.crossing import Neuron, Workspace, next_crossing, search_coefficients
 from sgevent.numerics.propagator import cascade_matrix, grid_step_matrix
+from sgevent.numerics.scratch import make_scratch
 
 TOL = 1e-9
 NAIVE_TOL = 1e-10  # bisection tolerance of the brute-force twin
+
+
+def _crossing(grid, z, c, c1, n0p, n0n, n2p, n2n, b, theta_0, y0, thd, own0, own_th, rates, horizon, tol):
+    """:func:`next_crossing` of one neuron given field by field (fresh scratch, the engine's
+    :class:`Workspace`)."""
+    nrn = Neuron(z=z, c=c, c1=c1, n0p=n0p, n0n=n0n, n2p=n2p, n2n=n2n, b=float(b), theta_0=float(theta_0),
+                 y0=float(y0), thd=float(thd), own0=float(own0), own_th=float(own_th), rates=rates)
+    sc = make_scratch(z.shape[1], z.shape[0])
+    ws = Workspace(P=sc.P, W1=sc.W1, W2=sc.W2, zs=sc.zs)
+    return next_crossing(grid, nrn, float(horizon), float(tol), ws)
 
 
 def _random_taus(rng, K):
@@ -50,8 +61,6 @@ def _continuous_case(rng, n_states):
     Ps[0] = np.eye(K)
     for i in range(1, n_grid):
         Ps[i] = step @ Ps[i - 1]
-    P, W1, W2 = np.empty((K, K)), np.empty((K, K)), np.empty((K, K))
-    zs = np.empty((R, K))
     for _ in range(n_states):
         z, c, y0, thd = _random_neuron(rng, K, R)
         c1, n0p, n0n, n2p, n2n = search_coefficients(c, A)
@@ -67,8 +76,7 @@ def _continuous_case(rng, n_states):
         b = theta_0 + margin - gmax
         if b + g[0] - theta_0 >= 0:  # must start below threshold
             continue
-        s = next_crossing(False, z, c, c1, n0p, n0n, n2p, n2n, b, theta_0, y0, thd, lam0, lam_th,
-                          1.0 / taus, H, TOL, P, W1, W2, zs)
+        s = _crossing(False, z, c, c1, n0p, n0n, n2p, n2n, b, theta_0, y0, thd, lam0, lam_th, 1.0 / taus, H, TOL)
         f_of = lambda x: naive_f(x, z, c, b, theta_0, y0, thd, lam0, lam_th, taus)  # noqa: E731
         fg = b + g - theta_0
         yield s, naive_first_crossing_dense(f_of, s_grid, fg, tol=NAIVE_TOL), f_of, np.abs(g).max() + abs(b)
@@ -107,14 +115,12 @@ def test_continuous_finder_catches_brief_excursion():
     c = np.array([[0.0, 1.0]])  # bucket 1: peaks at 1 ms at 1/e
     c1, n0p, n0n, n2p, n2n = search_coefficients(c, A)
     theta_0 = 1.0 / np.e - 1e-4
-    P, W1, W2, zs = np.empty((2, 2)), np.empty((2, 2)), np.empty((2, 2)), np.empty((1, 2))
-    s = next_crossing(False, z, c, c1, n0p, n0n, n2p, n2n, 0.0, theta_0, 0.0, 0.0, 100.0, 10.0,
-                      1.0 / taus, 10.0, TOL, P, W1, W2, zs)
+    s = _crossing(False, z, c, c1, n0p, n0n, n2p, n2n, 0.0, theta_0, 0.0, 0.0, 100.0, 10.0, 1.0 / taus, 10.0, TOL)
     f = lambda x: x / 1e-3 * np.exp(-x / 1e-3) - theta_0  # noqa: E731
     assert 0.8e-3 < s < 1e-3 and abs(f(s)) < 1e-9
     # just below the peak: no crossing, and no false alarm
-    s = next_crossing(False, z, c, c1, n0p, n0n, n2p, n2n, 0.0, 1.0 / np.e + 1e-12, 0.0, 0.0, 100.0, 10.0,
-                      1.0 / taus, 10.0, TOL, P, W1, W2, zs)
+    s = _crossing(False, z, c, c1, n0p, n0n, n2p, n2n, 0.0, 1.0 / np.e + 1e-12, 0.0, 0.0, 100.0, 10.0, 1.0 / taus,
+                  10.0, TOL)
     assert s == np.inf
 
 
@@ -130,7 +136,6 @@ def test_grid_finder_exact_first_step():
         G = D - np.eye(K)
         a0, a_th = np.exp(-dt / rng.uniform(2e-3, 0.03)), np.exp(-dt / rng.uniform(0.02, 0.2))
         H = 150
-        P, W1, W2, zs = np.empty((K, K)), np.empty((K, K)), np.empty((K, K)), np.empty((R, K))
         Ds = [np.linalg.matrix_power(D, u) for u in range(H + 1)]
         for _ in range(45):
             z, c, y0, thd = _random_neuron(rng, K, R)
@@ -142,8 +147,8 @@ def test_grid_finder_exact_first_step():
             if b + g[0] - theta_0 >= 0:
                 continue
             n_checked += 1
-            s = next_crossing(True, z, c, c1, n0p, n0n, n2p, n2n, b, theta_0, y0, thd, a0, a_th,
-                              np.exp(-dt / taus), float(H), 0.0, P, W1, W2, zs)
+            s = _crossing(True, z, c, c1, n0p, n0n, n2p, n2n, b, theta_0, y0, thd, a0, a_th, np.exp(-dt / taus),
+                          float(H), 0.0)
             u, f = naive_grid_first_crossing(H, z, c, b, theta_0, y0, thd, a0, a_th, taus, dt)
             if u is None:
                 assert s == np.inf

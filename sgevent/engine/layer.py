@@ -1,0 +1,172 @@
+"""Kernels on one layer or neuron of the built network, shared by the loop's phases.
+
+Each sequence is written once here: bring a layer to a time, a neuron's signal and its search
+bounds, deliver a spike's jumps, predict a crossing or a gate switch, and push a prediction
+into the heap. Arguments follow :mod:`sgevent.engine.phases` (``B``, ``S``, ``sc``, ``X``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from sgevent.engine.state import C_HSIZE, C_SEQ
+from sgevent.learn.traces import predict_gate
+from sgevent.numerics.crossing import Neuron, Workspace, next_crossing
+from sgevent.numerics.propagator import propagate
+from sgevent.numerics.queue import heap_push_compact
+
+__all__ = ["bring_layer", "signal", "add_jump", "neuron_stats", "may_cross", "predict", "push_gate", "schedule"]
+
+
+@njit(cache=True)
+def bring_layer(B, nr, sc, l, t):
+    """Bring every neuron of layer ``l`` from ``nr.t_last[l]`` to ``t`` (s or steps): the
+    exact propagator on the cascade states, the own decays on ``y0`` and ``thd`` (hidden
+    layers). Writes ``nr`` (the :class:`~sgevent.engine.state.NeuronState`)."""
+    dtl = t - nr.t_last[l]
+    if dtl <= 0.0:
+        return
+    z = nr.z
+    K = B.K
+    P = sc.P
+    tmp = sc.zs[0]
+    propagate(B.grid, B.rates[l], dtl, P, sc.W1, sc.W2)
+    base = B.c_off[l]
+    for row in range(B.n_post[l] * B.R):
+        a = base + row * K
+        for i in range(K):
+            acc = 0.0
+            for c in range(i + 1):
+                acc += P[i, c] * z[a + c]
+            tmp[i] = acc
+        for i in range(K):
+            z[a + i] = tmp[i]
+    if l < B.n_post.shape[0] - 1:
+        if B.grid:
+            d0 = B.own0[l] ** dtl
+            dth = B.own_th[l] ** dtl
+        else:
+            d0 = np.exp(-B.own0[l] * dtl)
+            dth = np.exp(-B.own_th[l] * dtl)
+        p0 = B.post_off[l]
+        for j in range(B.n_post[l]):
+            nr.y0[p0 + j] *= d0
+            nr.thd[p0 + j] *= dth
+    nr.t_last[l] = t
+
+
+@njit(cache=True)
+def signal(B, l, j, z):
+    """Signal ``x_j = b_j + sum_r c[j,r] . z_j[r]`` of neuron ``j`` of layer ``l`` (flat indexing)."""
+    n = B.R * B.K
+    a = B.c_off[l] + j * n
+    acc = B.b[B.post_off[l] + j]
+    for q in range(n):
+        acc += B.c[a + q] * z[a + q]
+    return acc
+
+
+@njit(cache=True)
+def add_jump(B, l, i, height, z):
+    """Deliver a spike of height ``height`` from pre-neuron ``i`` to every neuron of layer ``l``."""
+    K = B.K
+    n_rows = B.n_post[l] * B.R
+    ja = B.jump_off[l] + i * n_rows
+    za = B.c_off[l]
+    for row in range(n_rows):
+        z[za + row * K] += height * B.jump[ja + row]
+
+
+@njit(cache=True)
+def neuron_stats(B, l, j, z):
+    """``(x, c1 . z, M2, x_max)`` of neuron ``j`` (flat indexing).
+
+    ``M2`` bounds ``x''`` and ``x_max`` bounds ``x`` for all future times (see
+    :mod:`sgevent.numerics.crossing`); spikes change neither (they only touch ``yhat0`` and ``theta``).
+    """
+    R = B.R
+    K = B.K
+    a = B.c_off[l] + j * R * K
+    r0 = B.nr_off[l] + j * R
+    x = B.b[B.post_off[l] + j]
+    d1 = 0.0
+    m2 = 0.0
+    xmax = x
+    for r in range(R):
+        zp = 0.0
+        zn = 0.0
+        for k in range(K):
+            q = a + r * K + k
+            v = z[q]
+            x += B.c[q] * v
+            d1 += B.c1[q] * v
+            if v > zp:
+                zp = v
+            elif -v > zn:
+                zn = -v
+        m2 += B.n2p[r0 + r] * zp + B.n2n[r0 + r] * zn
+        xmax += B.n0p[r0 + r] * zp + B.n0n[r0 + r] * zn
+    return x, d1, m2, xmax
+
+
+@njit(cache=True)
+def may_cross(B, l, st, y0g, thdg, horizon):
+    """False when the neuron (``st``: its :func:`neuron_stats`) provably cannot reach threshold
+    within ``horizon``.
+
+    The first step of :func:`sgevent.numerics.crossing.next_crossing`: the convex bound
+    ``q(u) = f + f' u + M2 u^2 / 2`` (grid: ``M2 u (u-1) / 2``) with ``q(0) < 0`` is negative on
+    all of ``(0, horizon]`` iff ``q(horizon) < 0``; ``x_max < theta_0`` rules out every future.
+    """
+    x, d1, m2, xmax = st
+    th0 = B.theta_0[l]
+    if xmax - th0 < 0.0:
+        return False
+    f0 = x - y0g - th0 - thdg
+    if B.grid:
+        d1 += y0g * (1.0 - B.own0[l]) + thdg * (1.0 - B.own_th[l])
+        return f0 + horizon * d1 + 0.5 * m2 * horizon * (horizon - 1.0) >= 0.0
+    d1 += y0g * B.own0[l] + thdg * B.own_th[l]
+    return f0 + horizon * d1 + 0.5 * m2 * horizon * horizon >= 0.0
+
+
+@njit(cache=True)
+def predict(B, nr, sc, l, j, t, horizon_abs, tol):
+    """Next threshold crossing of neuron ``j`` of hidden layer ``l`` after ``t`` (relative to
+    ``t``; ``inf`` if none before ``horizon_abs``, ``nan`` if the search failed)."""
+    R = B.R
+    K = B.K
+    n = R * K
+    a = B.c_off[l] + j * n
+    r0, r1 = B.nr_off[l] + j * R, B.nr_off[l] + (j + 1) * R
+    g = B.post_off[l] + j
+    nrn = Neuron(
+        z=nr.z[a:a + n].reshape(R, K), c=B.c[a:a + n].reshape(R, K), c1=B.c1[a:a + n].reshape(R, K),
+        n0p=B.n0p[r0:r1], n0n=B.n0n[r0:r1], n2p=B.n2p[r0:r1], n2n=B.n2n[r0:r1], b=B.b[g], theta_0=B.theta_0[l],
+        y0=nr.y0[g], thd=nr.thd[g], own0=B.own0[l], own_th=B.own_th[l], rates=B.rates[l],
+    )
+    return next_crossing(B.grid, nrn, horizon_abs - t, tol, Workspace(P=sc.P, W1=sc.W1, W2=sc.W2, zs=sc.zs))
+
+
+@njit(cache=True)
+def schedule(heap, ver, ctr, t_s, nid):
+    """Push the prediction ``(t_s, nid)`` with the owner's current version ``ver[nid]`` (heap
+    compacted when full; ``ctr[C_HSIZE]``, ``ctr[C_SEQ]`` advanced). Returns True if it compacted."""
+    hsize, compacted = heap_push_compact(heap, ctr[C_HSIZE], ver, t_s, ctr[C_SEQ], nid)
+    ctr[C_HSIZE] = hsize
+    ctr[C_SEQ] += 1
+    return compacted
+
+
+@njit(cache=True)
+def push_gate(B, nr, gate, heap, ctr, sc, l, j, when, tol):
+    """Re-predict the gate switch of neuron j of hidden layer l after ``when = (t, horizon)``
+    (traces): a new version of the gate (gate ids follow the neurons: ``n_tot + g``), its next
+    switch pushed if there is one before the horizon."""
+    g = B.post_off[l] + j
+    gid = B.post_off[B.n_post.shape[0]] + g
+    nr.ver[gid] += 1
+    s = predict_gate(B, nr.z, gate[g] != 0.0, sc, l, j, when, tol)
+    if s < np.inf:
+        schedule(heap, nr.ver, ctr, when[0] + s, gid)
