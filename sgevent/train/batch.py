@@ -15,23 +15,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from sgevent.data.dataset import SpikeDataset
-from sgevent.engine.simulate import simulate
+from sgevent.engine.simulate import DEFAULT_SPIKE_BUDGET, simulate
 from sgevent.learn.spec import LearnSpec, learning_times
 from sgevent.model.network import Network
 
 __all__ = ["one_blas_thread", "BatchResult", "batch_gradients", "evaluate", "evaluate_samples", "summarize_evaluation",
            "predict_from_readout", "budget_kwargs"]
 
-#: The engine's default ``simulate(spike_budget=)`` (also ``TrainConfig.spike_budget``'s default).
-_ENGINE_DEFAULT_BUDGET = 10_000_000
-
 
 def budget_kwargs(spike_budget: int | None) -> dict:
-    """``{"spike_budget": n}`` for :func:`simulate`, empty for the default (engines without the
-    keyword still run the default budget)."""
-    if spike_budget is None or spike_budget == _ENGINE_DEFAULT_BUDGET:
-        return {}
-    return {"spike_budget": int(spike_budget)}
+    """``{"spike_budget": n}`` for :func:`simulate` (None: the engine's default)."""
+    return {"spike_budget": DEFAULT_SPIKE_BUDGET if spike_budget is None else int(spike_budget)}
 
 
 @dataclass

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from sgevent.data.augment import AugmentConfig
+from sgevent.engine.simulate import DEFAULT_SPIKE_BUDGET
 from sgevent.errors import ConfigError, check_bool, check_choice, check_float, check_int
 from sgevent.learn.spec import BACKWARDS, LOSSES, LearnSpec
 from sgevent.train.optim import OptimConfig
@@ -21,8 +22,6 @@ from sgevent.train.optim import OptimConfig
 __all__ = ["NetConfig", "TrainConfig", "load_config", "with_overrides", "resume_config", "config_diff",
            "DEFAULT_SPIKE_BUDGET", "RESUME_CHANGEABLE"]
 
-#: Default of ``TrainConfig.spike_budget``: the engine's own default (``simulate(spike_budget=)``).
-DEFAULT_SPIKE_BUDGET = 10_000_000
 
 
 #: Type and range of every numeric NetConfig field: (checker, bounds).

@@ -338,7 +338,7 @@ def test_spike_budget_reaches_every_simulate_call(tmp_path, monkeypatch):
     with pytest.raises(EngineError):
         batch.evaluate(t.net, data, [0], dt=None, window=0.05, spike_budget=1234)
     assert seen == [1234, 1234, 1234]
-    assert batch.budget_kwargs(10_000_000) == {} and batch.budget_kwargs(5) == {"spike_budget": 5}
+    assert batch.budget_kwargs(None) == {"spike_budget": 10_000_000} and batch.budget_kwargs(5) == {"spike_budget": 5}
 
 
 # ---------------------------------------------------------------------- 10: python -m sgevent
