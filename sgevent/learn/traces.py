@@ -1,7 +1,7 @@
 """The ``traces`` backward option: exact eligibility traces through the linear cascade.
 
-Definition (the same in :mod:`sgevent.reference.clock`)
-------------------------------------------------
+Definition (the same in :mod:`sgevent.reference.learner`)
+---------------------------------------------------------
 Write every hidden signal as ``x_i = b_i + sum_{m,k'} c[i,m,k'] yhat_m[k']`` with
 ``c[i,m,k'] = w[i,m] v[i,k']`` (per-synapse ``w[i,m] v[i,m,k']``). Under the linearised model
 (the quantiser is the identity: ``yhat_i[0] = y_i = relu(x_i)``), with the layer's inputs held

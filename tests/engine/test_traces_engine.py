@@ -1,7 +1,7 @@
 """The ``traces`` backward option in the event engine (:mod:`sgevent.learn.traces`).
 
 The reference's traces are checked against finite differences of the linearised model and a
-naive twin (``tests/reference/test_traces_reference.py``); here the engine must reproduce the reference
+naive twin (``tests/reference/test_learner_traces.py``); here the engine must reproduce the reference
 in grid mode (to rounding), converge to it as dt -> 0 in continuous mode, and keep the online
 schedule's weights equal.
 """
