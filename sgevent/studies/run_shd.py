@@ -49,7 +49,7 @@ DATA_CHOICES = ("auto", "shd", "synth")
 SYNTH_FULL = ("synth_hard", 2000, 500, 0, "hard")
 SYNTH_QUICK = ("synth_hard_quick", 300, 100, 0, "hard")
 
-_REPO = Path(__file__).resolve().parent.parent
+_REPO = Path(__file__).resolve().parents[2]  # sgevent/studies/run_shd.py -> the source tree
 
 
 def default_config_path(quick: bool = False) -> Path:

@@ -194,3 +194,14 @@ def test_command_line_arguments():
     assert (a.data, a.quick, a.name, a.config) == ("synth", True, "x", None) and callable(a.func)
     with pytest.raises(SystemExit):
         p.parse_args(["run-shd", "--data", "mnist"])
+
+
+def test_default_configs_are_the_source_trees_and_load():
+    """``make run-shd`` finds configs/run_shd*.json whatever the package layout (a moved module once
+    looked for them inside the package)."""
+    from sgevent.train.config import load_config
+
+    for quick in (False, True):
+        path = runshd.default_config_path(quick)
+        assert path.is_file() and path.parent.name == "configs" and (path.parent.parent / "setup.cfg").is_file()
+        load_config(path)
