@@ -47,3 +47,19 @@ def tiny_config():
         return replace(base, **over)
 
     return make
+
+
+@pytest.fixture
+def study_cli_args(tmp_path):
+    """The arguments both studies' command-line tests share: tiny SHD-layout files, a tiny config, quick mode."""
+    import json
+
+    from shd_files import write_shd_file
+
+    for split, seed in (("train", 0), ("test", 1)):
+        write_shd_file(tmp_path / f"shd_{split}.h5", n_samples=12, n_classes=3, seed=seed)
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps({"batch_size": 6, "threads": 1, "window": 0.1, "net": {"hidden": [4], "n_buckets": 2},
+                               "learn": {"learn_period": 0.01}}))
+    return ["--data-dir", str(tmp_path), "--config", str(cfg), "--quick", "--runs", str(tmp_path / "runs"),
+            "--quiet", "--eval-samples", "4"]

@@ -72,16 +72,8 @@ def test_invalid_options_are_refused(data, tiny_config, tmp_path):
         resolution_study(tiny_config(), train, test, dts=(None, -1.0), runs_root=tmp_path)
 
 
-def test_command_line_resolution_study(tmp_path, capsys):
-    from shd_files import write_shd_file
-
-    for split, seed in (("train", 0), ("test", 1)):
-        write_shd_file(tmp_path / f"shd_{split}.h5", n_samples=12, n_classes=3, seed=seed)
-    cfg = tmp_path / "cfg.json"
-    cfg.write_text(json.dumps({"batch_size": 6, "threads": 1, "window": 0.1, "net": {"hidden": [4], "n_buckets": 2},
-                               "learn": {"learn_period": 0.01}}))
-    common = ["--data-dir", str(tmp_path), "--config", str(cfg), "--quick", "--runs", str(tmp_path / "runs"),
-              "--quiet", "--eval-samples", "4"]
+def test_command_line_resolution_study(study_cli_args, tmp_path, capsys):
+    common = study_cli_args
     assert main(["resolution-study", *common, "--name", "r", "--dts", "continuous", "0.01", "--ref-budget", "0"]) == 0
     out = capsys.readouterr().out
     assert "trained \\ evaluated" in out and "skipped (projected" in out

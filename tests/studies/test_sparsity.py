@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from sgevent.cli import main
@@ -36,15 +34,7 @@ def test_invalid_options_are_refused(data, tiny_config, tmp_path):
         sparsity_sweep(tiny_config(), train, test, theta_0s=(0.0,), runs_root=tmp_path)
 
 
-def test_command_line_sparsity_sweep(tmp_path, capsys):
-    from shd_files import write_shd_file
-
-    for split, seed in (("train", 0), ("test", 1)):
-        write_shd_file(tmp_path / f"shd_{split}.h5", n_samples=12, n_classes=3, seed=seed)
-    cfg = tmp_path / "cfg.json"
-    cfg.write_text(json.dumps({"batch_size": 6, "threads": 1, "window": 0.1, "net": {"hidden": [4], "n_buckets": 2},
-                               "learn": {"learn_period": 0.01}}))
-    common = ["--data-dir", str(tmp_path), "--config", str(cfg), "--quick", "--runs", str(tmp_path / "runs"),
-              "--quiet", "--eval-samples", "4"]
+def test_command_line_sparsity_sweep(study_cli_args, capsys):
+    common = study_cli_args
     assert main(["sparsity-sweep", *common, "--name", "s", "--theta-0s", "0.1", "0.3", "--m-fs", "0"]) == 0
     assert "frontier" in capsys.readouterr().out
