@@ -2,6 +2,7 @@
 
     sgevent data stats DIR_OR_FILE        dataset statistics of SHD-layout files
     sgevent data synth-digits --out DIR   generate the synthetic spoken digits
+    sgevent data synth-gestures --out DIR [--quick]   generate the synthetic DVS gestures
     sgevent baseline --data-dir DIR       logistic regression on binned spike counts
     sgevent train --data-dir DIR [--config FILE.json] [options]   train (or --resume RUN_DIR)
                   [--threads N | --workers N | --scheduler tcp://HOST:8786]   in-process / Dask
@@ -50,6 +51,30 @@ def run_synth(args: argparse.Namespace) -> int:
                                       n_workers=args.workers, progress=True, preset=args.preset)
     print(f"wrote {', '.join(stats['files'])} in {stats['wall_time_s']:.1f} s")
     return 0
+
+
+def _cmd_synth_gestures(args: argparse.Namespace) -> int:
+    """``sgevent data synth-gestures``: :func:`sgevent.data.gestures.generate_gestures`."""
+    from sgevent.data.gestures import QUICK_SIZES, generate_gestures
+
+    n_train, n_test = QUICK_SIZES if args.quick else (1100, 440)
+    stats = generate_gestures(args.out, n_train=n_train if args.n_train is None else args.n_train,
+                              n_test=n_test if args.n_test is None else args.n_test, seed=args.seed, size=args.size,
+                              progress=True)
+    print(f"wrote {', '.join(stats['files'])} (input shape {stats['input_shape']}, events per sample "
+          f"min/median/max {stats['events_per_sample']}) in {stats['wall_time_s']:.1f} s")
+    return 0
+
+
+def _add_synth_gestures(dsub) -> None:
+    sg = dsub.add_parser("synth-gestures", help="generate the synthetic DVS gestures (SHD layout, 2 x H x W units)")
+    sg.add_argument("--out", required=True, metavar="DIR", help="output folder, e.g. datasets/synth/DVSGesture")
+    sg.add_argument("--n-train", type=int, default=None, metavar="N", help="training samples (default 1100)")
+    sg.add_argument("--n-test", type=int, default=None, metavar="M", help="test samples (default 440)")
+    sg.add_argument("--seed", type=int, default=0, metavar="S", help="seed (default 0)")
+    sg.add_argument("--size", type=int, default=32, metavar="PX", help="sensor height and width (default 32)")
+    sg.add_argument("--quick", action="store_true", help="a small set (110 + 44 samples) for smoke tests")
+    sg.set_defaults(func=_cmd_synth_gestures)
 
 
 def _train_test_files(data_dir: str) -> tuple[Path, Path]:
@@ -178,6 +203,7 @@ def _add_data_commands(sub) -> None:
     sy = dsub.add_parser("synth-digits", help="generate the synthetic spoken digits (SHD layout)")
     add_synth_arguments(sy)
     sy.set_defaults(func=run_synth)
+    _add_synth_gestures(dsub)
 
     bl = sub.add_parser("baseline", help="logistic regression on binned spike counts")
     bl.add_argument("--data-dir", required=True)

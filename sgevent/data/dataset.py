@@ -23,7 +23,31 @@ import numpy as np
 
 from sgevent.errors import DataError
 
-__all__ = ["SpikeDataset", "sample_of_event", "gather_ranges", "sort_within_samples"]
+__all__ = ["SpikeDataset", "sample_of_event", "gather_ranges", "sort_within_samples", "check_input_shape",
+           "INPUT_SHAPE_ATTR"]
+
+#: Name of the spatial input shape ``(P, H, W)``: the :class:`SpikeDataset` field and the HDF5 file
+#: attribute (:mod:`sgevent.data.shd_writer`).
+INPUT_SHAPE_ATTR = "input_shape"
+
+
+def check_input_shape(where: str, input_shape: Any, n_channels: int) -> tuple[int, ...]:
+    """``input_shape`` as a tuple of positive ints whose product is ``n_channels``.
+
+    Raises
+    ------
+    DataError
+        Naming ``where`` and the field ``input_shape``.
+    """
+    arr = np.asarray(input_shape)
+    if arr.ndim != 1 or arr.size < 1 or arr.dtype.kind not in "iu" or (arr < 1).any():
+        raise DataError(f"{where}: field '{INPUT_SHAPE_ATTR}': got {input_shape!r}; expected positive integers "
+                        "such as (P, H, W)")
+    shape = tuple(int(v) for v in arr)
+    if int(np.prod(shape)) != n_channels:
+        raise DataError(f"{where}: field '{INPUT_SHAPE_ATTR}': {shape} holds {int(np.prod(shape))} channels; "
+                        f"expected n_channels = {n_channels}")
+    return shape
 
 
 def sample_of_event(offsets: np.ndarray, event_idx: int | np.ndarray) -> int | np.ndarray:
@@ -190,6 +214,10 @@ class SpikeDataset:
         Short name used in summaries, e.g. ``"SHD train"``.
     source : str
         Where the data came from (a file path or a description); used in error messages.
+    input_shape : tuple of int, optional
+        Spatial shape of the channels, e.g. ``(2, H, W)`` for an event camera with channel
+        ``p * H * W + y * W + x``; its product is ``n_channels``. None (SHD, SSC) means a flat
+        channel axis.
 
     Raises
     ------
@@ -214,6 +242,7 @@ class SpikeDataset:
     class_names: tuple[str, ...] = ()
     name: str = "dataset"
     source: str = "<memory>"
+    input_shape: tuple[int, ...] | None = None
 
     # ------------------------------------------------------------------ construction
     def __post_init__(self) -> None:
@@ -221,6 +250,8 @@ class SpikeDataset:
         n_channels, n_classes = _check_counts(where, self.n_channels, self.n_classes)
         object.__setattr__(self, "n_channels", n_channels)
         object.__setattr__(self, "n_classes", n_classes)
+        if self.input_shape is not None:
+            object.__setattr__(self, "input_shape", check_input_shape(where, self.input_shape, n_channels))
         names = tuple(str(c) for c in self.class_names) or tuple(str(i) for i in range(n_classes))
         if len(names) != n_classes:
             raise DataError(
@@ -298,6 +329,7 @@ class SpikeDataset:
         class_names: Sequence[str] | None = None,
         name: str = "dataset",
         source: str = "<memory>",
+        input_shape: Sequence[int] | None = None,
     ) -> SpikeDataset:
         """Build a dataset from one ``(times, units)`` pair of arrays per sample.
 
@@ -318,6 +350,8 @@ class SpikeDataset:
             Name of each class (default ``"0"``, ``"1"``, ...).
         name, source : str
             Short name and origin, used in summaries and error messages.
+        input_shape : sequence of int, optional
+            Spatial shape of the channels (see the class), None for a flat channel axis.
 
         Returns
         -------
@@ -385,6 +419,7 @@ class SpikeDataset:
             class_names=tuple(class_names) if class_names is not None else (),
             name=name,
             source=source,
+            input_shape=None if input_shape is None else tuple(input_shape),
         )
 
     # ------------------------------------------------------------------ access
@@ -448,7 +483,7 @@ class SpikeDataset:
         Returns
         -------
         SpikeDataset
-            Same channels, classes, names and source.
+            Same channels, classes, names, source and input shape.
         """
         idx = np.asarray(indices)
         n = len(self)
@@ -478,6 +513,7 @@ class SpikeDataset:
             class_names=self.class_names,
             name=self.name,
             source=self.source,
+            input_shape=self.input_shape,
         )
 
     # ------------------------------------------------------------------ summaries

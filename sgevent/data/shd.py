@@ -9,6 +9,11 @@ The official files (https://zenkelab.org/datasets/) are HDF5 files with this lay
     extra/keys      (n_classes,) bytes, class names
     extra/meta_info optional group (speaker gender, age, ...), not read here
 
+Event-camera sets in this layout (:mod:`sgevent.data.gestures`, DVS Gesture converted by
+:mod:`sgevent.data.tonic_adapter`) add the file attribute ``input_shape = (P, H, W)`` with
+``unit = p * H * W + y * W + x``; :func:`load_h5` then returns it as ``SpikeDataset.input_shape``
+and takes the number of channels from it.
+
 :func:`load_h5` reads such a file with h5py directly: the variable-length arrays are read in bulk,
 float16 times are cast to float64 before any arithmetic (float16 has an 11-bit mantissa and
 overflows at 65504, so even ``t * 1e6`` would be ``inf``), every sample is validated and the file
@@ -27,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from sgevent.data.dataset import SpikeDataset, sample_of_event, sort_within_samples
+from sgevent.data.dataset import INPUT_SHAPE_ATTR, SpikeDataset, check_input_shape, sample_of_event, sort_within_samples
 from sgevent.data.splits import speaker_split
 from sgevent.errors import ConfigError, DataError
 
@@ -192,6 +197,7 @@ def _read_raw(path: str) -> dict[str, Any]:
             "spikes/units": _read_field(f, path, "spikes/units", n),
             "extra/keys": _read_field(f, path, "extra/keys", None),
             "extra/speaker": _read_field(f, path, "extra/speaker", n) if "extra/speaker" in f else None,
+            INPUT_SHAPE_ATTR: f.attrs.get(INPUT_SHAPE_ATTR),
         }
 
 
@@ -319,9 +325,26 @@ def _speakers(path: str, speakers_raw: np.ndarray | None, n: int) -> np.ndarray:
     return speakers
 
 
-def _read_h5(path: str, n_channels: int, n_classes: int | None, name: str,
+def _channels(path: str, shape_raw: Any, n_channels: int | None) -> tuple[int, tuple[int, ...] | None]:
+    """Number of channels and spatial shape: from the file's ``input_shape`` attribute when present."""
+    if shape_raw is None:
+        return (700 if n_channels is None else n_channels), None
+    arr = np.ravel(np.asarray(shape_raw))
+    if arr.dtype.kind not in "iu":
+        raise DataError(f"{path}: field '{INPUT_SHAPE_ATTR}' (file attribute): got {shape_raw!r}; expected "
+                        "positive integers (P, H, W)")
+    shape = check_input_shape(path, arr, int(np.prod(arr)))
+    total = int(np.prod(shape))
+    if n_channels is not None and n_channels != total:
+        raise DataError(f"{path}: field '{INPUT_SHAPE_ATTR}' (file attribute): the file's input shape {shape} holds "
+                        f"{total} channels; expected n_channels = {n_channels} (pass n_channels={total} or None)")
+    return total, shape
+
+
+def _read_h5(path: str, n_channels: int | None, n_classes: int | None, name: str,
              max_time_s: float = MAX_TIME_S) -> SpikeDataset:
     raw = _read_raw(path)
+    n_channels, input_shape = _channels(path, raw[INPUT_SHAPE_ATTR], n_channels)
     _check_shapes(path, raw)
     keys, n_classes = _class_names(path, raw["extra/keys"], n_classes)
     offsets = _offsets(path, raw)
@@ -332,13 +355,13 @@ def _read_h5(path: str, n_channels: int, n_classes: int | None, name: str,
     times, units = sort_within_samples(times, units, offsets)
     return SpikeDataset(times=times, units=units.astype(np.int32), offsets=offsets, labels=labels,
                         speakers=speakers, n_channels=n_channels, n_classes=n_classes, class_names=keys,
-                        name=name, source=path)
+                        name=name, source=path, input_shape=input_shape)
 
 
 def load_h5(
     path: str | os.PathLike[str],
     *,
-    n_channels: int = 700,
+    n_channels: int | None = None,
     n_classes: int | None = None,
     name: str | None = None,
     cache: bool = True,
@@ -350,8 +373,10 @@ def load_h5(
     ----------
     path : str or path-like
         The ``.h5`` file (e.g. ``<root>/SHD/shd_train.h5``).
-    n_channels : int
-        Number of input channels; every unit must be below it.
+    n_channels : int, optional
+        Number of input channels; every unit must be below it. Default: the product of the
+        file's ``input_shape`` attribute when it has one, else 700 (SHD/SSC). When given and the
+        file has ``input_shape``, the two must agree.
     n_classes : int, optional
         Number of classes; by default the number of names in ``extra/keys``. When given, it must
         equal that number.
@@ -369,7 +394,8 @@ def load_h5(
     -------
     SpikeDataset
         Times in float64 seconds (cast from float16 before any arithmetic), each sample sorted
-        by time with a stable sort; speakers ``-1`` when the file has no ``extra/speaker``.
+        by time with a stable sort; speakers ``-1`` when the file has no ``extra/speaker``;
+        ``input_shape`` the file's attribute of that name, None when absent.
 
     Raises
     ------
@@ -388,10 +414,11 @@ def load_h5(
             f"{p}: file not found; expected an SHD/SSC HDF5 file (see find_or_download)"
         ) from exc
     name = p.stem if name is None else name
-    key = (str(resolved), st.st_mtime_ns, st.st_size, int(n_channels), n_classes, name, float(max_time_s))
+    n_channels = None if n_channels is None else int(n_channels)
+    key = (str(resolved), st.st_mtime_ns, st.st_size, n_channels, n_classes, name, float(max_time_s))
     if cache and key in _CACHE:
         return _CACHE[key]
-    ds = _read_h5(str(resolved), int(n_channels), n_classes, name, float(max_time_s))
+    ds = _read_h5(str(resolved), n_channels, n_classes, name, float(max_time_s))
     if cache:
         _CACHE[key] = ds
     return ds

@@ -10,7 +10,10 @@ use)::
     extra/keys       (n_classes,) vlen ASCII     class names as bytes, e.g. b"english-zero"
     extra/meta_info/ optional group of per-speaker arrays (name -> array)
 
-File attributes (``attrs``) may record provenance; readers of SHD ignore them. The files are
+File attributes (``attrs``) may record provenance; readers of SHD ignore them. Event-camera sets
+(:mod:`sgevent.data.gestures`, DVS Gesture through :mod:`sgevent.data.tonic_adapter`) store
+``units = p * H * W + y * W + x`` and the file attribute ``input_shape = (P, H, W)`` (int64), which
+:func:`sgevent.data.shd.load_h5` returns as ``SpikeDataset.input_shape``. The files are
 byte-for-byte reproducible for equal input: h5py does not record object modification times
 (``track_times`` off) and nothing else time-dependent is written.
 
@@ -30,9 +33,11 @@ from typing import Any
 
 import numpy as np
 
+from sgevent.data.dataset import INPUT_SHAPE_ATTR, check_input_shape
 from sgevent.errors import DataError
 
-__all__ = ["write_shd_h5", "write_tonic_zip"]
+__all__ = ["write_shd_h5", "write_tonic_zip", "INPUT_SHAPE_ATTR"]
+
 
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
@@ -66,6 +71,7 @@ def write_shd_h5(
     n_channels: int = 700,
     meta_info: Mapping[str, np.ndarray] | None = None,
     attrs: Mapping[str, Any] | None = None,
+    input_shape: Sequence[int] | None = None,
 ) -> Path:
     """Write one split in the SHD HDF5 layout.
 
@@ -90,6 +96,10 @@ def write_shd_h5(
         Arrays stored under ``extra/meta_info/<name>`` (str items are stored as ASCII bytes).
     attrs : mapping, optional
         File attributes (str, numbers or arrays), e.g. the generator's parameters.
+    input_shape : sequence of int, optional
+        Spatial shape ``(P, H, W)`` of the channels (``unit = p * H * W + y * W + x``), stored as
+        the attribute :data:`INPUT_SHAPE_ATTR`; its product must equal ``n_channels``. None
+        (SHD) writes no such attribute.
 
     Returns
     -------
@@ -114,6 +124,9 @@ def write_shd_h5(
         keys_b = [k.encode("ascii") for k in keys]
     except UnicodeEncodeError as exc:
         raise DataError(f"{where}: field 'extra/keys': class names must be ASCII ({exc})") from exc
+    shape = None if input_shape is None else check_input_shape(where, input_shape, n_channels)
+    if shape is not None and n_channels > 65536:
+        raise DataError(f"{where}: n_channels is {n_channels}; the layout stores units as uint16 (at most 65536)")
     t16, u16 = _samples(where, times, units, n_channels)
 
     ascii_dt = h5py.string_dtype(encoding="ascii")
@@ -129,7 +142,10 @@ def write_shd_h5(
             _write_meta(e.create_group("meta_info"), meta_info)
         for name, value in (attrs or {}).items():
             f.attrs[name] = value
+        if shape is not None:
+            f.attrs[INPUT_SHAPE_ATTR] = np.asarray(shape, dtype=np.int64)
     return path
+
 
 
 def _check_ids(where: str, name: str, values: Any, n: int, hi: int) -> np.ndarray:

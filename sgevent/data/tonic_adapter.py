@@ -4,11 +4,25 @@ tonic datasets return ``(events, target)`` where ``events`` is a numpy structure
 time field ``t`` in microseconds and some of the address fields ``x``, ``y``, ``p``, and declare
 ``sensor_size = (W, H, P)`` at class level. sgevent wants one flat channel index per event and
 float64 seconds, so the conversion is done here for a whole dataset and the result is reused.
+
+DVS128 Gesture (``tonic.datasets.DVSGesture``: 128 x 128 x 2 sensor, 11 classes, 29 users,
+events ``(x, y, p, t)`` with ``t`` in microseconds) goes through :func:`from_dvs_gesture`, which
+applies tonic's own transforms to every sample (:func:`dvs_gesture_transform`): ``TimeAlignment``
+(first event at t = 0), ``CropTime(max=t_max)`` (default the first 1.5 s, as long as the synthetic
+gestures of :mod:`sgevent.data.gestures`) and ``Downsample(spatial_factor=size / 128)`` (default
+32 x 32: tonic multiplies x and y by 0.25 and stores them back as integers, i.e. ``x // 4``, so each
+output pixel pools 4 x 4 sensor pixels; no event is dropped). Polarity ``p`` (bool) becomes 1 = ON,
+0 = OFF, the channel ``p * H * W + y * W + x`` and the result carries ``input_shape = (2, H, W)``;
+``users`` becomes the speaker (subject) id. :func:`convert_dvs_gesture` does this once for both
+splits and writes ``<out>/gestures_train.h5`` and ``gestures_test.h5`` in the layout of the synthetic
+set, so everything downstream reads either with :func:`sgevent.data.shd.load_h5`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,9 +30,12 @@ import numpy as np
 from sgevent.data.dataset import SpikeDataset
 from sgevent.errors import ConfigError, DataError
 
-__all__ = ["from_tonic", "events_to_channels"]
+__all__ = ["from_tonic", "events_to_channels", "dvs_gesture_transform", "from_dvs_gesture", "convert_dvs_gesture",
+           "DVS_GESTURE_SENSOR"]
 
 US_PER_S = 1e6
+#: ``tonic.datasets.DVSGesture.sensor_size``: (W, H, P).
+DVS_GESTURE_SENSOR = (128, 128, 2)
 
 
 def _factors(downsample: int | Sequence[int] | None) -> tuple[int, int]:
@@ -190,6 +207,7 @@ def from_tonic(
     downsample: int | Sequence[int] | None = None,
     n_classes: int | None = None,
     name: str | None = None,
+    spatial: bool = False,
 ) -> SpikeDataset:
     """Convert a tonic dataset to a :class:`SpikeDataset` (read every sample once).
 
@@ -209,6 +227,9 @@ def from_tonic(
         ``max(label) + 1``.
     name : str, optional
         Name of the result; default the dataset's class name.
+    spatial : bool
+        Record the spatial shape ``input_shape = (P, H', W')`` of the channels (event cameras);
+        False (default) leaves ``input_shape`` None, as for SHD.
 
     Returns
     -------
@@ -269,4 +290,152 @@ def from_tonic(
         class_names=_class_names(dataset, int(n_classes)),
         name=name,
         source=source,
+        input_shape=(out_size[2], out_size[1], out_size[0]) if spatial else None,
     )
+
+
+# ---------------------------------------------------------------------- DVS128 Gesture
+def dvs_gesture_transform(size: int = 32, t_max_s: float | None = 1.5) -> Callable[[np.ndarray], np.ndarray]:
+    """tonic's transforms for DVS Gesture: align to t = 0, crop to ``t_max_s``, downsample to ``size``.
+
+    Parameters
+    ----------
+    size : int
+        Output height = width in pixels, ``1 <= size <= 128``; the spatial factor is ``size / 128``.
+    t_max_s : float or None
+        Keep events with ``t <= t_max_s`` after alignment; None keeps the whole recording (note that
+        the file layout stores float16 seconds: 2 ms resolution from 2 to 4 s, 4 ms from 4 to 8 s).
+
+    Returns
+    -------
+    callable
+        ``tonic.transforms.Compose`` of ``TimeAlignment``, ``CropTime`` (when ``t_max_s`` is set) and
+        ``Downsample``, mapping a structured event array to a new one.
+    """
+    import tonic.transforms as tt
+
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not 1 <= size <= DVS_GESTURE_SENSOR[0]:
+        raise ConfigError(f"size must be an int in 1..{DVS_GESTURE_SENSOR[0]}, got {size!r}")
+    steps: list[Any] = [tt.TimeAlignment()]
+    if t_max_s is not None:
+        if not np.isfinite(t_max_s) or t_max_s <= 0:
+            raise ConfigError(f"t_max_s must be a positive number of seconds or None, got {t_max_s!r}")
+        steps.append(tt.CropTime(min=0, max=int(round(t_max_s * US_PER_S))))
+    steps.append(tt.Downsample(spatial_factor=size / DVS_GESTURE_SENSOR[0]))
+    return tt.Compose(steps)
+
+
+class _Transformed:
+    """A tonic dataset seen through a transform (empty samples pass unchanged), with the output sensor size."""
+
+    def __init__(self, dataset: Any, transform: Callable[[np.ndarray], np.ndarray], size: int) -> None:
+        self.dataset, self.transform = dataset, transform
+        self.sensor_size = (size, size, DVS_GESTURE_SENSOR[2])
+        self.classes = getattr(dataset, "classes", None)
+        users = getattr(dataset, "users", None)
+        self.speaker = None if users is None else np.asarray(users)
+        self.location_on_system = getattr(dataset, "location_on_system", None)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int) -> tuple[np.ndarray, Any]:
+        events, target = self.dataset[i]
+        # Check the raw addresses on the full sensor first: tonic's Downsample would turn x = -1 into 0.
+        events_to_channels(events, DVS_GESTURE_SENSOR, where=f"{type(self.dataset).__name__}: sample {i}")
+        if events.shape[0]:
+            events = self.transform(events)
+        return events, target
+
+
+def from_dvs_gesture(dataset: Any, *, size: int = 32, t_max_s: float | None = 1.5,
+                     name: str | None = None) -> SpikeDataset:
+    """Convert ``tonic.datasets.DVSGesture`` (or anything with its protocol) to a spatial :class:`SpikeDataset`.
+
+    Parameters
+    ----------
+    dataset : tonic dataset
+        ``dataset[i] -> (events, target)`` with events in ``DVSGesture.dtype`` (x, y int16; p bool;
+        t int64 microseconds) on the 128 x 128 sensor; no transform set on it. ``dataset.users``
+        (one id per sample), when present, becomes the speaker id.
+    size : int
+        Output height = width (default 32).
+    t_max_s : float or None
+        Crop after aligning the first event to 0 (default 1.5 s; None keeps everything).
+    name : str, optional
+        Name of the result (default ``"DVSGesture"``).
+
+    Returns
+    -------
+    SpikeDataset
+        ``2 * size**2`` channels ``p * size**2 + y * size + x``, ``input_shape = (2, size, size)``.
+
+    Raises
+    ------
+    DataError
+        As :func:`from_tonic`: a sample that is not a structured array, an address outside the
+        128 x 128 sensor, a bad time or target (the message names the sample and field).
+    """
+    sensor = tuple(int(v) for v in getattr(dataset, "sensor_size", DVS_GESTURE_SENSOR))
+    if sensor != DVS_GESTURE_SENSOR:
+        raise ConfigError(f"{type(dataset).__name__}: sensor_size {sensor}; expected {DVS_GESTURE_SENSOR}")
+    view = _Transformed(dataset, dvs_gesture_transform(size, t_max_s), size)
+    return from_tonic(view, sensor_size=view.sensor_size, name=name or "DVSGesture", spatial=True)
+
+
+def convert_dvs_gesture(root: str | os.PathLike[str], out_dir: str | os.PathLike[str] | None = None, *,
+                        size: int = 32, t_max_s: float | None = 1.5, download: bool = False) -> dict[str, Path]:
+    """Read DVS Gesture with tonic once and write ``gestures_train.h5`` / ``gestures_test.h5``.
+
+    Parameters
+    ----------
+    root : str or path-like
+        tonic's ``save_to``: the recordings are under ``<root>/DVSGesture/ibmGestureTrain`` and
+        ``ibmGestureTest``.
+    out_dir : str or path-like, optional
+        Where to write the files (default ``<root>/DVSGesture``).
+    size, t_max_s : see :func:`from_dvs_gesture`.
+    download : bool
+        Let tonic download the archives (about 2.4 GB) when they are absent.
+
+    Returns
+    -------
+    dict
+        ``{"train": path, "test": path}``.
+
+    Raises
+    ------
+    DataError
+        If the recordings are absent and ``download`` is False, or tonic fails.
+    """
+    from sgevent.data.shd_writer import write_shd_h5
+
+    root = Path(root).expanduser()
+    out = root / "DVSGesture" if out_dir is None else Path(out_dir)
+    paths = {}
+    for split in ("train", "test"):
+        ds = from_dvs_gesture(_open_dvs_gesture(root, split == "train", download), size=size, t_max_s=t_max_s,
+                              name=f"DVSGesture {split}")
+        out.mkdir(parents=True, exist_ok=True)
+        paths[split] = out / f"gestures_{split}.h5"
+        samples = [ds.sample(i)[:2] for i in range(len(ds))]
+        speakers = np.maximum(ds.speakers, 0)
+        write_shd_h5(paths[split], [s[0] for s in samples], [s[1] for s in samples], ds.labels, speakers,
+                     ds.class_names, n_channels=ds.n_channels, input_shape=ds.input_shape,
+                     attrs={"source": "tonic.datasets.DVSGesture", "size": int(size),
+                            "t_max_s": -1.0 if t_max_s is None else float(t_max_s)})
+    return paths
+
+
+def _open_dvs_gesture(root: Path, train: bool, download: bool) -> Any:
+    import tonic.datasets as tds
+
+    folder = root / "DVSGesture" / ("ibmGestureTrain" if train else "ibmGestureTest")
+    if not download and not folder.is_dir():
+        raise DataError(f"{folder}: DVS Gesture recordings not found and download=False; download "
+                        f"{tds.DVSGesture.train_url if train else tds.DVSGesture.test_url} and unpack it there")
+    try:
+        return tds.DVSGesture(save_to=str(root), train=train)
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise DataError(f"{folder}: tonic could not open or download DVS Gesture "
+                        f"({type(exc).__name__}: {exc})") from exc

@@ -5,6 +5,12 @@ coarse spike counts alone. Features are spike counts in ``n_time_bins`` equal bi
 window ``[0, t_max]`` and ``n_channel_groups`` contiguous channel groups, ``log1p``-compressed and
 standardised with training statistics. The classifier is fitted with L-BFGS (scipy) and its L2
 strength is chosen on a speaker-aware validation split. Everything is deterministic.
+
+Event-camera sets (``SpikeDataset.input_shape = (P, H, W)``, e.g. :mod:`sgevent.data.gestures`)
+are pooled spatially instead: the groups are ``P x g x g`` rectangular blocks (per polarity, a
+``g x g`` grid over the image) with ``g = floor(sqrt(n_channel_groups / P))``, so the default 35
+gives ``2 x 4 x 4 = 32`` groups of 8 x 8 pixels on a 32 x 32 sensor. Contiguous runs of the flat
+``(p, y, x)`` index would be bands of rows that throw away every horizontal position.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from sgevent.data.dataset import SpikeDataset
 from sgevent.data.shd import speaker_split
 from sgevent.errors import ConfigError, DataError
 
-__all__ = ["binned_counts", "fit_logistic", "predict_logistic", "logistic_baseline"]
+__all__ = ["binned_counts", "channel_groups", "fit_logistic", "predict_logistic", "logistic_baseline"]
 
 DEFAULT_L2_GRID = (1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 1e-4)
 
@@ -39,12 +45,14 @@ def binned_counts(
         Number of equal time bins.
     n_channel_groups : int
         Number of contiguous channel groups; channel ``c`` is in group
-        ``c * n_channel_groups // n_channels`` (700 channels in 35 groups: 20 per group).
+        ``c * n_channel_groups // n_channels`` (700 channels in 35 groups: 20 per group). For a
+        dataset with ``input_shape = (P, H, W)``: at most this many spatial blocks, see
+        :func:`channel_groups`.
 
     Returns
     -------
-    ndarray of float64, shape (n_samples, n_time_bins, n_channel_groups)
-        Spike counts.
+    ndarray of float64, shape (n_samples, n_time_bins, n_groups)
+        Spike counts; ``n_groups = n_channel_groups`` except for spatial inputs.
     """
     if n_time_bins < 1 or n_channel_groups < 1 or n_channel_groups > ds.n_channels:
         raise ConfigError(
@@ -58,10 +66,44 @@ def binned_counts(
     keep = ds.times <= t_max
     time_bin = np.minimum((ds.times[keep] / t_max * n_time_bins).astype(np.int64),
                           n_time_bins - 1)
-    group = ds.units[keep].astype(np.int64) * n_channel_groups // ds.n_channels
-    flat = (sample_id[keep] * n_time_bins + time_bin) * n_channel_groups + group
-    counts = np.bincount(flat, minlength=n * n_time_bins * n_channel_groups)
-    return counts.astype(np.float64).reshape(n, n_time_bins, n_channel_groups)
+    group, n_groups = channel_groups(ds, n_channel_groups)
+    flat = (sample_id[keep] * n_time_bins + time_bin) * n_groups + group[ds.units[keep]]
+    counts = np.bincount(flat, minlength=n * n_time_bins * n_groups)
+    return counts.astype(np.float64).reshape(n, n_time_bins, n_groups)
+
+
+def channel_groups(ds: SpikeDataset, n_channel_groups: int) -> tuple[np.ndarray, int]:
+    """The feature group of every channel.
+
+    Parameters
+    ----------
+    ds : SpikeDataset
+        Gives ``n_channels`` and ``input_shape``.
+    n_channel_groups : int
+        Wanted number of groups (an upper bound for spatial inputs).
+
+    Returns
+    -------
+    group : ndarray of int64, shape (n_channels,)
+        Group of each channel.
+    n_groups : int
+        Number of groups.
+
+    Notes
+    -----
+    Flat inputs (``input_shape`` None): ``group = c * n_channel_groups // n_channels``.
+    Spatial inputs ``(P, H, W)`` with ``c = p * H * W + y * W + x``: ``g = max(1,
+    floor(sqrt(n_channel_groups / P)))`` (at most ``min(H, W)``) and
+    ``group = (p * g + y * g // H) * g + x * g // W``, i.e. ``P * g * g`` blocks.
+    """
+    c = np.arange(ds.n_channels, dtype=np.int64)
+    shape = ds.input_shape
+    if shape is None or len(shape) != 3:
+        return c * n_channel_groups // ds.n_channels, int(n_channel_groups)
+    n_pol, h, w = shape
+    g = int(min(max(1, np.floor(np.sqrt(n_channel_groups / n_pol))), h, w))
+    p, y, x = c // (h * w), (c % (h * w)) // w, c % w
+    return (p * g + y * g // h) * g + x * g // w, n_pol * g * g
 
 
 def _loss_grad(
@@ -163,7 +205,8 @@ def logistic_baseline(
     n_time_bins : int
         Equal time bins over ``[0, t_max]``.
     n_channel_groups : int
-        Contiguous channel groups (35 groups of 20 for 700 channels).
+        Contiguous channel groups (35 groups of 20 for 700 channels); for spatial inputs at most
+        this many blocks (:func:`channel_groups`: 35 gives 2 x 4 x 4 on a 2 x H x W input).
     seed : int
         Seed of the validation split (the only randomness).
     val_fraction : float
@@ -183,7 +226,7 @@ def logistic_baseline(
         ``train_accuracy`` (final model on the whole training set), ``val_accuracy`` (chosen L2,
         fitted on the training part), ``test_accuracy``, ``chance`` (``1 / n_classes``), ``l2``,
         ``l2_grid``, ``val_accuracy_per_l2``, ``feature_shape`` ``(n_time_bins,
-        n_channel_groups)``, ``n_features``, ``t_max_s``, ``n_train``, ``n_fit`` (training part of the
+        n_groups)``, ``n_features``, ``t_max_s``, ``n_train``, ``n_fit`` (training part of the
         validation split), ``n_val``, ``n_test``.
 
     Notes
@@ -213,6 +256,7 @@ def logistic_baseline(
         )
     k = train.n_classes
     x_train = np.log1p(binned_counts(train, t_max, n_time_bins, n_channel_groups))
+    n_groups = x_train.shape[2]
     x_train = x_train.reshape(len(train), -1)
     x_test = np.log1p(binned_counts(test, t_max, n_time_bins, n_channel_groups))
     x_test = x_test.reshape(len(test), -1)
@@ -237,8 +281,8 @@ def logistic_baseline(
         "l2": l2,
         "l2_grid": tuple(float(v) for v in l2_grid),
         "val_accuracy_per_l2": tuple(val_acc),
-        "feature_shape": (n_time_bins, n_channel_groups),
-        "n_features": n_time_bins * n_channel_groups,
+        "feature_shape": (n_time_bins, n_groups),
+        "n_features": n_time_bins * n_groups,
         "t_max_s": float(t_max),
         "n_train": len(train),
         "n_fit": int(fit_idx.size),
