@@ -48,8 +48,22 @@ uniform in [0.8, 1.25], centre offset uniform in +-3.5 px on each axis, log cont
 Each sample jitters them: speed x U(0.9, 1.1), size x U(0.93, 1.07), centre +-1.5 px, log
 contrast +-0.1; duration U(1.0, 1.5) s.
 
-These numbers were fixed once, before any model saw the data, to give DVS-like recordings (a few
-thousand to ~20k events per sample at 32 x 32); they are never to be tuned to a model.
+These numbers were fixed once, before any model saw the data, to give DVS-like recordings; they
+are never to be tuned to a model. Measured once on the default set (seed 0, 1,100 + 440 samples,
+32 x 32; about 100 s of one core to generate): 899 to 17,678 events per sample (median 4,504;
+the clap and swipe classes have the fewest, the ripples the most); the logistic baseline on binned
+counts (``sgevent baseline``: 10 time bins x 2 x 4 x 4 spatial blocks) reaches 53.4 % on the test
+split (93.3 % on train, 50.0 % on the held-out subjects). It confuses the members of each
+motion-sense pair (cw/ccw, out/in, right/left), which differ only in how ON and OFF edges are
+arranged along the motion, and separates the shapes and paths.
+
+Files
+-----
+``sgevent data synth-gestures --out DIR`` writes ``DIR/gestures_train.h5`` and
+``DIR/gestures_test.h5`` (suggested ``datasets/synth/DVSGesture/``; the real set converted by
+:func:`sgevent.data.tonic_adapter.convert_dvs_gesture` goes to ``<root>/DVSGesture/`` under the same
+names, beside tonic's own folders). Times are float16 seconds as in SHD (about 1 ms resolution
+from 1 to 2 s).
 
 Determinism
 -----------
