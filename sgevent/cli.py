@@ -198,7 +198,7 @@ def _add_data_commands(sub) -> None:
     dsub = data.add_subparsers(dest="data_command", required=True)
     st = dsub.add_parser("stats", help="statistics of SHD-layout files")
     st.add_argument("path", help="an .h5 file or a folder holding *_train.h5 / *_test.h5")
-    st.add_argument("--channels", type=int, default=700)
+    st.add_argument("--channels", type=int, default=None, help="channels (default: from the file, else 700)")
     st.set_defaults(func=_cmd_data_stats)
     sy = dsub.add_parser("synth-digits", help="generate the synthetic spoken digits (SHD layout)")
     add_synth_arguments(sy)
