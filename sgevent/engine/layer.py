@@ -15,6 +15,7 @@ from sgevent.learn.traces import predict_gate
 from sgevent.numerics.crossing import Neuron, Workspace, next_crossing
 from sgevent.numerics.propagator import propagate
 from sgevent.numerics.queue import heap_push_compact
+from sgevent.numerics.unrolled import propagate_rows
 
 __all__ = ["bring_layer", "signal", "add_jump", "neuron_stats", "may_cross", "predict", "push_gate", "schedule"]
 
@@ -32,16 +33,7 @@ def bring_layer(B, nr, sc, l, t):
     P = sc.P
     tmp = sc.zs[0]
     propagate(B.grid, B.rates[l], dtl, P, sc.W1, sc.W2)
-    base = B.c_off[l]
-    for row in range(B.n_post[l] * B.R):
-        a = base + row * K
-        for i in range(K):
-            acc = 0.0
-            for c in range(i + 1):
-                acc += P[i, c] * z[a + c]
-            tmp[i] = acc
-        for i in range(K):
-            z[a + i] = tmp[i]
+    propagate_rows(P, z, B.c_off[l], B.n_post[l] * B.R, K, tmp)
     if l < B.n_post.shape[0] - 1:
         if B.grid:
             d0 = B.own0[l] ** dtl
