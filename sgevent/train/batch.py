@@ -62,7 +62,7 @@ def dropout_masks(net: Network, p: float, rng: np.random.Generator) -> list[np.n
     """Inverted-dropout masks, one ``(n_l,)`` array per hidden layer: 0 with probability ``p``,
     ``1 / (1 - p)`` otherwise (module notes)."""
     if not 0.0 <= p < 1.0:
-        raise ConfigError(f"config field 'reg.hidden_dropout': got {p!r}; expected a finite number in [0, 1)")
+        raise ConfigError(f"config field 'reg.hidden_dropout': got {p!r}; expected a finite number >= 0 and < 1")
     scale = 1.0 / (1.0 - p)
     return [np.where(rng.random(n) >= p, scale, 0.0) for n in net.hidden]
 
