@@ -64,10 +64,10 @@ from sgevent.engine.state import (
 from sgevent.learn.accumulate import (
     LOSS_LAST,
     LOSS_MAX,
-    LOSS_MEAN,
     LOSS_MSE,
     advance_source,
     flush,
+    penalty_loss,
     push_event,
     sync_sources,
 )
@@ -108,7 +108,9 @@ def _read_out(B, S, sc, p_ro, tr_t):
 @njit(cache=True)
 def _learning_loss(B, LA, S, e, o, m_buf):
     """Loss term and output error of learning event ``e`` (readout ``o``); pushes it into the
-    buffers (``max`` loss: updates the per-class argmax snapshots). Returns the loss increment."""
+    buffers (``max`` loss: updates the per-class argmax snapshots). Events before ``LA.e_first``
+    (``last``, ``onset``) are not in the loss. Returns the loss increment, with the rate
+    penalty's share (``LA.rate``)."""
     Ls = S.learn
     n_out = o.shape[0]
     E = LA.n_events
@@ -120,6 +122,8 @@ def _learning_loss(B, LA, S, e, o, m_buf):
             inc += 0.5 * d * d / E
             d_out[c] = d / E
         push_event(B, LA, S, d_out, Ls.xs, Ls.src, m_buf)
+        if LA.rate != 0.0:
+            inc += penalty_loss(B, LA, Ls.xs)
         return inc
     if LA.loss == LOSS_MAX:  # keep the first maximum in time of each class
         for c in range(n_out):
@@ -128,18 +132,21 @@ def _learning_loss(B, LA, S, e, o, m_buf):
                 Ls.snap_x[c, :] = Ls.xs
                 Ls.snap_src[c, :] = Ls.src
         return 0.0
-    if LA.loss == LOSS_LAST and e != E - 1:
+    if e < LA.e_first:
         return 0.0
     mx = o.max()
     tot = 0.0
     for c in range(n_out):
         Ls.p_soft[c] = np.exp(o[c] - mx)
         tot += Ls.p_soft[c]
-    scale = 1.0 / E if LA.loss == LOSS_MEAN else 1.0
+    scale = 1.0 if LA.loss == LOSS_LAST else 1.0 / (E - LA.e_first)  # mean, onset: 1/E'
     for c in range(n_out):
         d_out[c] = (Ls.p_soft[c] / tot - (1.0 if c == LA.label else 0.0)) * scale
     push_event(B, LA, S, d_out, Ls.xs, Ls.src, m_buf)
-    return -(o[LA.label] - mx - np.log(tot)) * scale
+    inc = -(o[LA.label] - mx - np.log(tot)) * scale
+    if LA.rate != 0.0:
+        inc += penalty_loss(B, LA, Ls.xs)
+    return inc
 
 
 @njit(cache=True)
@@ -168,7 +175,7 @@ def _learning_event(B, LA, S, sc, e, t):
         _event_gates(B, LA, S, sc, t)
     m_buf = S.ctr[C_MBUF]
     S.out.loss[0] += _learning_loss(B, LA, S, e, S.out.ro[e], m_buf)
-    in_loss = LA.loss != LOSS_LAST or e == LA.n_events - 1
+    in_loss = e >= LA.e_first
     if tr and in_loss:
         push_traces(B, LA, S, sc, m_buf, t)
     if LA.loss != LOSS_MAX and in_loss:

@@ -35,7 +35,7 @@ from sgevent.engine.state import (
 )
 from sgevent.errors import BurstLimitError, ConfigError, EngineError, InputError
 from sgevent.learn.accumulate import grads_from_accumulators, make_learn_args, no_learning
-from sgevent.learn.spec import LearnSpec, learning_times, loss_and_output_error
+from sgevent.learn.spec import LearnSpec, first_loss_event, learning_times, loss_and_output_error
 from sgevent.model.events import STEP_TOL, check_dt, check_spikes, resolve_window
 from sgevent.model.network import Network
 from sgevent.model.result import LayerSpikes, SimulationResult
@@ -152,7 +152,8 @@ def simulate(
     ro_k = np.ascontiguousarray(ro_k, dtype=np.float64)
     X = RunArgs(in_t=in_t, in_u=in_u, t_end=float(t_end_k), ro_t=ro_k, tol=TIME_TOL, stop_at=-1,
                 spike_budget=int(spike_budget))
-    lower = partial(_lower, net, dt, learn, label, target, ro_k.size)
+    e_first = 0 if learn is None else first_loss_event(learn.loss, ro_k, in_t[0] if in_t.size else None)
+    lower = partial(_lower, net, dt, learn, label, target, (ro_k.size, e_first))
     B, LA = lower()
     S = init_state(B, LA, ro_k.size)
     n_hid = int(B.post_off[-2])
@@ -199,9 +200,10 @@ def _check_options(learn, readout_times, optimizer, update_every, spike_budget) 
         raise ConfigError(f"spike_budget must be an integer >= 1 (hidden spikes per sample), got {spike_budget!r}")
 
 
-def _lower(net: Network, dt, learn, label, target, n_events: int):
-    """The kernel's parameters: the built network and the learning inputs."""
-    LA = no_learning(net) if learn is None else make_learn_args(net, learn, n_events, label, target)
+def _lower(net: Network, dt, learn, label, target, events: tuple[int, int]):
+    """The kernel's parameters: the built network and the learning inputs (``events``: the
+    number of learning events and the first one in the loss)."""
+    LA = no_learning(net) if learn is None else make_learn_args(net, learn, events[0], label, target, events[1])
     return build(net, dt), LA
 
 

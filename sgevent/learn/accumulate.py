@@ -17,6 +17,15 @@ Each learning event appends ``delta^l_e`` (column of ``dbuf``) and ``Y^l_e`` (ro
 ``ybuf[k]``) to fixed buffers of ``M`` events; when full they are flushed as one matrix product
 per bucket, ``G^l[k] += dbuf @ ybuf[k]`` (BLAS), so the cost is that of a few large products
 and memory stays constant in time.
+
+Events in the loss and the rate penalty
+---------------------------------------
+``LearnArgs.e_first`` is the first learning event the loss uses (:func:`sgevent.learn.spec.first_loss_event`:
+``last`` ``E - 1``, ``onset`` the event at the sample's onset, else 0); earlier events are neither
+scored nor pushed. ``LearnArgs.rate`` is ``lambda / (E' N_h)`` of the spike-rate penalty
+(``E' = E - e_first`` events, ``N_h`` hidden neurons): :func:`_backward_deltas` adds
+``rate * [x > 0]`` to every hidden delta before passing the error down, and
+:func:`penalty_loss` gives the penalty's share of the event's loss.
 """
 
 from __future__ import annotations
@@ -31,11 +40,12 @@ from sgevent.model.network import Network
 from sgevent.numerics.propagator import propagate
 
 __all__ = ["LearnArgs", "LearnState", "make_learn_args", "no_learning", "grads_from_accumulators", "LOSS_CODES",
-           "LOSS_MEAN", "LOSS_LAST", "LOSS_MAX", "LOSS_MSE", "push_event", "flush", "advance_source", "sync_sources"]
+           "LOSS_MEAN", "LOSS_LAST", "LOSS_MAX", "LOSS_MSE", "LOSS_ONSET", "push_event", "flush", "advance_source",
+           "sync_sources", "penalty_loss"]
 
 # loss codes of LearnArgs.loss (sgevent.learn.spec: the losses)
-LOSS_MEAN, LOSS_LAST, LOSS_MAX, LOSS_MSE = 0, 1, 2, 3
-LOSS_CODES = {"mean": LOSS_MEAN, "last": LOSS_LAST, "max": LOSS_MAX, "mse": LOSS_MSE}
+LOSS_MEAN, LOSS_LAST, LOSS_MAX, LOSS_MSE, LOSS_ONSET = 0, 1, 2, 3, 4
+LOSS_CODES = {"mean": LOSS_MEAN, "last": LOSS_LAST, "max": LOSS_MAX, "mse": LOSS_MSE, "onset": LOSS_ONSET}
 BUFFER_EVENTS = 32
 TRACE_BUFFER_EVENTS = 8  # x K slots per event
 
@@ -56,6 +66,8 @@ class LearnArgs(NamedTuple):
     wgk: np.ndarray      # traces: flat (K, n_post, n_pre) per layer, w[j,i] v[j,(i,)k]; else empty
     wgk_off: np.ndarray  # (L+1,)
     bias: np.ndarray     # (L,) bool: the layer has a (learned) bias
+    e_first: int         # first learning event in the loss (module notes)
+    rate: float          # lambda / (E' N_h) of the spike-rate penalty (0: off)
 
 
 class LearnState(NamedTuple):
@@ -101,9 +113,12 @@ def _offsets(parts) -> np.ndarray:
     return np.concatenate([[0], np.cumsum([p.size for p in parts])]).astype(np.int64)
 
 
-def make_learn_args(net: Network, spec, n_events: int, label, target) -> LearnArgs:
-    """Kernel inputs for learning with ``spec`` (a :class:`sgevent.learn.spec.LearnSpec`)."""
+def make_learn_args(net: Network, spec, n_events: int, label, target, e_first: int = 0) -> LearnArgs:
+    """Kernel inputs for learning with ``spec`` (a :class:`sgevent.learn.spec.LearnSpec`);
+    ``e_first`` from :func:`sgevent.learn.spec.first_loss_event`."""
     traces = spec.backward == "traces"
+    n_hidden = sum(net.hidden)
+    rate = spec.rate_penalty / ((n_events - e_first) * n_hidden) if spec.rate_penalty > 0 else 0.0
     # with traces the error between hidden layers is the instant rule (sgevent.learn.traces)
     parts = [_backward_weights(net, l, "instant" if traces else spec.backward).ravel() for l in range(net.n_layers)]
     kparts = [_bucket_gains(net, l).ravel() for l in range(net.n_layers)] if traces else []
@@ -115,7 +130,7 @@ def make_learn_args(net: Network, spec, n_events: int, label, target) -> LearnAr
         vk=net.n_buckets if traces else 1,
         wgk=np.concatenate(kparts) if traces else np.zeros(0),
         wgk_off=_offsets(kparts) if traces else np.zeros(net.n_layers + 1, np.int64),
-        bias=np.array(net.bias, dtype=np.bool_),
+        bias=np.array(net.bias, dtype=np.bool_), e_first=int(e_first), rate=float(rate),
     )
 
 
@@ -125,6 +140,7 @@ def no_learning(net: Network) -> LearnArgs:
     return LearnArgs(
         active=False, loss=LOSS_MEAN, label=-1, target=np.zeros((0, net.n_out)), n_events=0, wg=np.zeros(0),
         wg_off=z, buffer=1, traces=False, vk=1, wgk=np.zeros(0), wgk_off=z, bias=np.array(net.bias, dtype=np.bool_),
+        e_first=0, rate=0.0,
     )
 
 
@@ -204,7 +220,7 @@ def sync_sources(B, S, sc, t, only):
 @njit(cache=True)
 def _backward_deltas(B, LA, delta_out, xs, deltas):
     """``deltas`` (post_off layout) of every layer from the readout's ``delta_out`` (module
-    notes of :mod:`sgevent.learn.spec`)."""
+    notes of :mod:`sgevent.learn.spec`), each hidden one with the rate penalty's ``LA.rate``."""
     L = B.n_post.shape[0]
     lo = B.post_off[L - 1]
     for j in range(B.n_post[L - 1]):
@@ -219,7 +235,19 @@ def _backward_deltas(B, LA, delta_out, xs, deltas):
             if xs[B.post_off[l] + i] > 0.0:
                 for j in range(n_up):
                     acc += deltas[up + j] * wg[j, i]
+                if LA.rate != 0.0:
+                    acc += LA.rate
             deltas[B.post_off[l] + i] = acc
+
+
+@njit(cache=True)
+def penalty_loss(B, LA, xs):
+    """The rate penalty's loss at one event: ``LA.rate * sum_i relu(x_i)`` over every hidden neuron."""
+    acc = 0.0
+    for g in range(B.post_off[B.n_post.shape[0] - 1]):
+        if xs[g] > 0.0:
+            acc += xs[g]
+    return LA.rate * acc
 
 
 @njit(cache=True)

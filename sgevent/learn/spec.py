@@ -34,7 +34,29 @@ between hidden layers the error passed down is the ``instant`` one.
 Losses over the ``E`` readouts ``o_e`` (label ``y`` or targets ``T`` of shape ``(E, n_out)``):
 ``mean`` (default) ``(1/E) sum_e CE(softmax(o_e), y)``; ``last`` ``CE(softmax(o_E), y)``;
 ``max`` ``CE(softmax(m), y)`` with ``m_c = max_e o_e[c]`` (the first maximum in time);
-``mse`` ``(1/E) sum_e |o_e - T_e|^2 / 2``.
+``mse`` ``(1/E) sum_e |o_e - T_e|^2 / 2``;
+``onset`` ``(1/E') sum_{e >= e_0} CE(softmax(o_e), y)``: the mean over the events whose readout
+has seen the sample's first input spike, ``t_e >= t_first`` (grid: the event's step
+``n_e >= ceil(t_first / dt - 1e-9)``, the first input's step), ``E' = E - e_0``. The silence
+before a sample's onset carries no evidence of its class, yet ``mean`` asks the readout to name
+the class there too. A sample with no input spike at or before the last learning event has no
+onset: its loss is then taken over every event (it equals ``mean``), so an empty sample (e.g.
+after event dropout) trains like any other instead of stopping a run.
+:func:`first_loss_event` gives ``e_0`` (and ``E - 1`` for ``last``, ``0`` otherwise): the events
+``e_0 .. E-1`` are the events the loss uses, ``E' = E - e_0`` of them.
+
+Spike-rate penalty (``rate_penalty = lambda >= 0``, default 0 = off). The loss gains
+
+    lambda * (1/E') sum_{e >= e_0} (1/N_h) sum_l sum_i relu(x^l_e[i])
+
+over the events the loss uses (``N_h``: hidden neurons of all layers), i.e. every hidden delta
+gains ``lambda / (E' N_h) [x^l_e[i] > 0]`` *before* the error goes down to the layer below, so it
+is the exact gradient of the penalised linearised model (with ``traces`` it enters the error at
+bucket 0: in the linearised model ``relu(x_i) = yhat_i[0]``). It is a proxy for the spike rate:
+a sigma-delta neuron's own bucket 0 decays with ``tau_0``, so holding ``yhat[0]`` at ``y`` costs
+about ``y / (tau_0 * spike_gain * theta)`` spikes per second, proportional to the signal (the
+adaptive threshold and bursts make it inexact). The reported loss includes the penalty. The
+``max`` loss, whose gradient flows only at each class's maximum, refuses a non-zero penalty.
 """
 
 from __future__ import annotations
@@ -44,11 +66,11 @@ from typing import Any
 
 import numpy as np
 
-from sgevent.errors import ConfigError, InputError
+from sgevent.errors import ConfigError, InputError, check_float
 
-__all__ = ["LearnSpec", "LOSSES", "BACKWARDS", "learning_times", "loss_and_output_error"]
+__all__ = ["LearnSpec", "LOSSES", "BACKWARDS", "learning_times", "first_loss_event", "loss_and_output_error"]
 
-LOSSES = ("mean", "last", "max", "mse")
+LOSSES = ("mean", "last", "max", "mse", "onset")
 BACKWARDS = ("instant", "steady", "traces")
 
 
@@ -58,7 +80,7 @@ class LearnSpec:
 
     Attributes
     ----------
-    loss : {"mean", "last", "max", "mse"}
+    loss : {"mean", "last", "max", "mse", "onset"}
         Loss over the learning events (see module notes). Default ``mean``.
     backward : {"instant", "steady", "traces"}
         Error into the layers below (module notes). Default ``instant``. ``traces`` multiplies the
@@ -68,11 +90,15 @@ class LearnSpec:
         not combine it with the ``max`` loss.
     learn_period : float
         Spacing of learning events (s). Default 1 ms.
+    rate_penalty : float
+        ``lambda >= 0`` of the spike-rate penalty on the mean hidden signal (module notes).
+        Default 0 (off). Not with the ``max`` loss.
     """
 
     loss: str = "mean"
     backward: str = "instant"
     learn_period: float = 1e-3
+    rate_penalty: float = 0.0
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
@@ -81,6 +107,11 @@ class LearnSpec:
             raise ConfigError(f"backward must be one of {BACKWARDS}, got {self.backward!r}")
         if not (np.isfinite(self.learn_period) and self.learn_period > 0):
             raise ConfigError(f"learn_period must be a finite time > 0 s, got {self.learn_period}")
+        object.__setattr__(self, "rate_penalty", check_float("learn.rate_penalty", self.rate_penalty, lo=0.0))
+        if self.rate_penalty > 0 and self.loss == "max":
+            raise ConfigError(f"config field 'learn.rate_penalty': got {self.rate_penalty!r} with loss 'max'; the "
+                              "'max' loss takes its gradient only at each class's maximum, so it has no events to "
+                              "penalise: use rate_penalty 0 or the loss 'mean', 'onset', 'last' or 'mse'")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -96,13 +127,43 @@ def learning_times(t_end: float, learn_period: float) -> np.ndarray:
     return np.minimum(np.arange(1, n + 1) * learn_period, t_end)
 
 
+def first_loss_event(loss: str, event_times: np.ndarray, t_first: float | None) -> int:
+    """``e_0``: the first of the learning events the loss uses (module notes).
+
+    Parameters
+    ----------
+    loss : str
+        One of :data:`LOSSES`.
+    event_times : ndarray, shape (E,)
+        The learning events' readout times, in order, on the clock of ``t_first`` (seconds in
+        continuous time; grid: step indices, the step each event reads).
+    t_first : float or None
+        The sample's first input spike on the same clock (grid: its step); None without inputs.
+
+    Returns
+    -------
+    int
+        ``onset``: the first ``e`` with ``event_times[e] >= t_first`` (0 if there is none: no
+        onset, every event counts); ``last``: ``E - 1``; any other loss: 0.
+    """
+    E = len(event_times)
+    if loss == "last":
+        return max(E - 1, 0)
+    if loss != "onset" or t_first is None:
+        return 0
+    e0 = int(np.searchsorted(np.asarray(event_times, dtype=np.float64), t_first, side="left"))
+    return 0 if e0 >= E else e0
+
+
 def _softmax(o: np.ndarray) -> np.ndarray:
     e = np.exp(o - o.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def loss_and_output_error(o: np.ndarray, loss: str, label: int | None = None, target=None):
-    """Loss and ``dL/do_e`` for readouts ``o`` of shape ``(E, n_out)``.
+def loss_and_output_error(o: np.ndarray, loss: str, label: int | None = None, target=None, e_first: int = 0):
+    """Loss and ``dL/do_e`` for readouts ``o`` of shape ``(E, n_out)`` (without the rate penalty,
+    which needs the hidden signals). ``e_first``: the ``onset`` loss's ``e_0``
+    (:func:`first_loss_event`).
 
     Returns
     -------
@@ -131,6 +192,10 @@ def loss_and_output_error(o: np.ndarray, loss: str, label: int | None = None, ta
         delta[:, y] -= 1.0
         logp = o[:, y] - o.max(axis=1) - np.log(np.exp(o - o.max(axis=1, keepdims=True)).sum(axis=1))
         return float(-logp.mean()), delta / E
+    if loss == "onset":
+        value, d = loss_and_output_error(o[e_first:], "mean", label)
+        delta[e_first:] = d
+        return value, delta
     if loss == "last":
         p = _softmax(o[-1])
         delta[-1] = p

@@ -23,6 +23,16 @@ instead, stepped right after each ``x^l[n]`` is computed (every step, memory
 ``n_post n_pre K^2`` per hidden layer); the definition is in the Notes of
 :class:`ReferenceLearner`. Several learning events on one step (``learn_period < dt``) each
 count as an event.
+
+``onset`` and the rate penalty (:mod:`sgevent.learn.spec`), from their definitions: the onset is
+the first event at which some input bucket is non-zero (buckets start at zero and turn positive
+at the step of a channel's first spike, so this is the event's step reaching the first input's
+step); the events before it are scored too, unscaled, and discarded when the onset arrives, so
+that a sample without one keeps all of them. ``E'`` is known only at the end, so the ``onset``
+loss and gradients are summed unscaled and divided by ``E'`` in :meth:`ReferenceLearner.finish`
+(hence no online schedule with ``onset``). The penalty adds ``lambda / (E' N_h)`` times
+``sum relu(x)`` to the loss and ``lambda / (E' N_h) [x > 0]`` to every hidden delta before it is
+passed down (``traces``: to the error at bucket 0, ``g_i[0]``).
 """
 
 from __future__ import annotations
@@ -145,6 +155,10 @@ class ReferenceLearner:
         else:
             self.tr = self.trb = None
         self.loss = 0.0
+        # onset: no event has seen an input yet (e0: the onset event); the rate penalty per event
+        self.e0: int | None = None
+        n_scored = 1 if spec.loss in ("last", "onset") else n_events  # onset: divided by E' at the end
+        self.rate = spec.rate_penalty / (n_scored * sum(net.hidden))
         if spec.loss == "max":
             self.m = np.full(n_out, -np.inf)  # running max per class
             self.snap: list = [None] * n_out  # per class: (x, Y, tr, trb) at its first maximum
@@ -201,20 +215,38 @@ class ReferenceLearner:
         mx = o.max()
         return o - (mx + math.log(np.exp(o - mx).sum()))
 
+    def _add_penalty(self, e: int, xs: list) -> None:
+        """The rate penalty's share of event ``e``'s loss, ``rate * sum relu(x)`` over every hidden
+        neuron, if the event is scored (its gradient is added in :meth:`_backward`)."""
+        if not self.rate or (self.spec.loss == "last" and e != self.E - 1):
+            return  # ('max' refuses a rate penalty: LearnSpec)
+        self.loss += self.rate * float(sum(np.maximum(x, 0.0).sum() for x in xs))
+
+    def _at_onset(self, e: int, Ys: list) -> None:
+        """``onset``: at the first event whose input buckets are non-zero, forget the events before it."""
+        if self.e0 is None and np.any(Ys[0] != 0.0):
+            self.e0 = e
+            self.loss = 0.0
+            for a in (*self.gw, *self.gv, *self.gb):
+                a[:] = 0.0
+
     def event(self, e: int, o: np.ndarray, xs: list, Ys: list) -> None:
         """Learning event ``e`` (0-based) with readout ``o``, hidden drives ``xs``, buckets ``Ys``."""
         loss, E = self.spec.loss, self.E
         tr = (self.tr, self.trb)
+        if loss == "onset":
+            self._at_onset(e, Ys)
         if loss == "mse":
             d = o - self.T[e]
             self.loss += 0.5 * float(d @ d) / E
             self._backward(d / E, xs, Ys, *tr)
-        elif loss == "mean":
+        elif loss in ("mean", "onset"):
+            n = E if loss == "mean" else 1  # onset: divided by E' in finish()
             logp = self._log_softmax(o)
-            self.loss -= float(logp[self.y]) / E
+            self.loss -= float(logp[self.y]) / n
             d = np.exp(logp)
             d[self.y] -= 1.0
-            self._backward(d / E, xs, Ys, *tr)
+            self._backward(d / n, xs, Ys, *tr)
         elif loss == "last":
             if e == E - 1:
                 logp = self._log_softmax(o)
@@ -222,15 +254,21 @@ class ReferenceLearner:
                 d = np.exp(logp)
                 d[self.y] -= 1.0
                 self._backward(d, xs, Ys, *tr)
-        else:  # max: strictly greater keeps the first maximum in time
+        elif loss == "max":  # strictly greater keeps the first maximum in time
             better = np.flatnonzero(o > self.m)
             if better.size:
                 snap = (_copies(xs), _copies(Ys), _copies(self.tr), _copies(self.trb))  # shared by these classes
                 self.m[better] = o[better]
                 for c in better:
                     self.snap[c] = snap
+        self._add_penalty(e, xs)
 
     def finish(self) -> tuple[float, list[dict]]:
+        if self.spec.loss == "onset":  # the sums over the E' events from the onset (all E without one)
+            n = self.E - (self.e0 or 0)
+            self.loss /= n
+            for a in (*self.gw, *self.gv, *self.gb):
+                a /= n
         if self.spec.loss == "max":
             logp = self._log_softmax(self.m)
             self.loss = -float(logp[self.y])
@@ -283,14 +321,24 @@ class ReferenceLearner:
                 if net.bias[l]:
                     self.gb[l] += np.einsum("ik,ik->i", g, trb[l])
             if l > 0:
-                if self.traces:
-                    # g^{l-1}[i,k] = sum_j delta[j] w[j,i] v[j,(i,)k]; instant error below
-                    if net.per_synapse:
-                        g = np.einsum("j,ji,jik->ik", delta, w, v)
-                    else:
-                        g = (delta[:, None] * w).T @ v
-                    delta = (xs[l - 1] > 0.0) * g[:, 0]
-                else:
-                    # delta^{l-1}[i] = [x^{l-1}[i] > 0] sum_j delta[j] w[j,i] g[j,i]
-                    delta = (xs[l - 1] > 0.0) * (delta @ self.gain[l])
+                delta, g = self._error_below(l, delta, xs[l - 1])
 
+    def _error_below(self, l: int, delta: np.ndarray, x_below: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """The error of hidden layer ``l - 1`` (signals ``x_below``) from layer ``l``'s ``delta``, with
+        the rate penalty: ``(delta, None)``, or with ``traces`` ``(instant delta, g)``, ``g`` the
+        error at the buckets of layer ``l - 1``'s neurons, ``(n, K)``."""
+        net = self.net
+        w, v = net.w[l], net.v[l]
+        gate = x_below > 0.0
+        if self.traces:
+            # g^{l-1}[i,k] = sum_j delta[j] w[j,i] v[j,(i,)k]; instant error below
+            if net.per_synapse:
+                g = np.einsum("j,ji,jik->ik", delta, w, v)
+            else:
+                g = (delta[:, None] * w).T @ v
+            if self.rate:  # the penalty on relu(x_i) = yhat_i[0]: error at bucket 0
+                g[:, 0] += self.rate * gate
+            return gate * g[:, 0], g
+        # delta^{l-1}[i] = [x^{l-1}[i] > 0] sum_j delta[j] w[j,i] g[j,i]  (+ the rate penalty)
+        below = gate * (delta @ self.gain[l])
+        return (below + self.rate * gate if self.rate else below), None

@@ -5,6 +5,19 @@ kernel releases the GIL, so threads use all cores without copying the network). 
 results are reduced in sample order, so the sum is bit-identical for any number of threads.
 Across processes and machines the same functions run on each shard of a mini-batch
 (:mod:`sgevent.train.distributed`).
+
+Dropout on hidden signals (``reg.hidden_dropout = p``, :class:`sgevent.train.config.RegConfig`)
+needs no engine change. Each training sample draws a mask ``m_j`` per hidden neuron, 0 with
+probability ``p`` and ``1 / (1 - p)`` otherwise (:func:`dropout_masks`, from a generator seeded by
+the sample's seed and a stream of its own, so the augmentation's draws do not change). Since
+``m_j >= 0``, ``m_j relu(x_j) = relu(m_j x_j)`` and ``x_j`` is linear in neuron j's incoming
+weight row and bias, the masked network is the network with ``w[j, :]`` and ``b[j]`` scaled by
+``m_j`` (:func:`masked_network`; bucket weights ``v`` untouched, per neuron or per synapse), run
+as it is: a neuron with ``m_j = 0`` has no signal, so it emits no spike at all and its buckets stay
+empty for the sample. Its gradients map back by the chain rule (:func:`unmask_gradients`):
+``dL/dw[j, :] = m_j dL/dw'[j, :]``, ``dL/db[j] = m_j dL/db'[j]``, and ``dL/dv`` unchanged (``v``
+enters the masked network as it is, next to the scaled ``w``). The online schedule steps the
+optimiser of the unmasked weights through :class:`MaskedOptimizer`. Evaluation never drops.
 """
 
 from __future__ import annotations
@@ -16,11 +29,17 @@ import numpy as np
 
 from sgevent.data.dataset import SpikeDataset
 from sgevent.engine.simulate import DEFAULT_SPIKE_BUDGET, simulate
+from sgevent.errors import ConfigError
 from sgevent.learn.spec import LearnSpec, learning_times
 from sgevent.model.network import Network
 
 __all__ = ["one_blas_thread", "BatchResult", "batch_gradients", "evaluate", "evaluate_samples", "summarize_evaluation",
-           "predict_from_readout", "budget_kwargs"]
+           "predict_from_readout", "budget_kwargs", "dropout_masks", "sample_masks", "masked_network",
+           "unmask_gradients", "MaskedOptimizer"]
+
+#: Second word of the seed of a sample's dropout generator, ``[sample seed, DROPOUT_STREAM]``
+#: (the augmentation draws from ``sample seed`` alone).
+DROPOUT_STREAM = 1
 
 
 def budget_kwargs(spike_budget: int | None) -> dict:
@@ -37,6 +56,69 @@ class BatchResult:
     n_samples: int
     hidden_spikes: np.ndarray   # (n_hidden_layers,) summed over samples
     correct: int
+
+
+def dropout_masks(net: Network, p: float, rng: np.random.Generator) -> list[np.ndarray]:
+    """Inverted-dropout masks, one ``(n_l,)`` array per hidden layer: 0 with probability ``p``,
+    ``1 / (1 - p)`` otherwise (module notes)."""
+    if not 0.0 <= p < 1.0:
+        raise ConfigError(f"config field 'reg.hidden_dropout': got {p!r}; expected a finite number >= 0 and < 1")
+    scale = 1.0 / (1.0 - p)
+    return [np.where(rng.random(n) >= p, scale, 0.0) for n in net.hidden]
+
+
+def sample_masks(net: Network, p: float, seed: int) -> list[np.ndarray] | None:
+    """The dropout masks of the training sample with augmentation seed ``seed`` (None if ``p == 0``)."""
+    if p == 0.0:
+        return None
+    return dropout_masks(net, p, np.random.default_rng([int(seed), DROPOUT_STREAM]))
+
+
+def _fill_masked(net: Network, masks: list[np.ndarray], out: Network) -> None:
+    """``out``'s weights := ``net``'s with hidden rows and biases scaled by ``masks`` (in place)."""
+    for l in range(net.n_layers):
+        m = masks[l] if l < len(masks) else None
+        out.w[l][:] = net.w[l] if m is None else net.w[l] * m.reshape((-1,) + (1,) * (net.w[l].ndim - 1))
+        out.v[l][:] = net.v[l]
+        out.b[l][:] = net.b[l] if m is None else net.b[l] * m
+
+
+def masked_network(net: Network, masks: list[np.ndarray]) -> Network:
+    """A copy of ``net`` whose hidden neuron j of layer l has its incoming row ``w[l][j]`` and bias
+    ``b[l][j]`` scaled by ``masks[l][j]`` (module notes); the readout is unchanged."""
+    out = net.copy()
+    _fill_masked(net, masks, out)
+    return out
+
+
+def unmask_gradients(grads: list[dict[str, np.ndarray]], masks: list[np.ndarray]) -> list[dict[str, np.ndarray]]:
+    """Gradients of the unmasked weights from those of the masked network (module notes):
+    ``w`` rows and ``b`` of hidden layers times ``m_j``; ``v`` and the readout unchanged."""
+    out = []
+    for l, g in enumerate(grads):
+        if l < len(masks):
+            m = masks[l]
+            g = {"w": g["w"] * m.reshape((-1,) + (1,) * (g["w"].ndim - 1)), "v": g["v"], "b": g["b"] * m}
+        out.append(g)
+    return out
+
+
+class MaskedOptimizer:
+    """The online schedule with dropout: :func:`sgevent.simulate` runs the masked copy ``masked``
+    of ``net`` with this optimiser, which maps each update's gradients back
+    (:func:`unmask_gradients`), steps ``optimizer`` (built over ``net``'s own arrays, in the order
+    ``w[0], v[0], b[0], w[1], ...``) and re-masks ``masked`` in place from the updated ``net``."""
+
+    def __init__(self, optimizer, net: Network, masked: Network, masks: list[np.ndarray]) -> None:
+        self.optimizer, self.net, self.masked, self.masks = optimizer, net, masked, masks
+
+    def step(self, grads, mask=None) -> dict[str, float]:
+        keys = ("w", "v", "b")
+        per_layer = [dict(zip(keys, grads[3 * l:3 * l + 3])) for l in range(self.net.n_layers)]
+        mapped = unmask_gradients(per_layer, self.masks)
+        info = self.optimizer.step([g[k] for g in mapped for k in keys], mask=mask)
+        _fill_masked(self.net, self.masks, self.masked)
+        return info
 
 
 def predict_from_readout(o: np.ndarray) -> int:
@@ -84,6 +166,7 @@ def batch_gradients(
     transform=None,
     rng_seeds=None,
     spike_budget: int | None = None,
+    hidden_dropout: float = 0.0,
 ) -> BatchResult:
     """Sum of the losses and gradients of samples ``indices`` (reduced in index order).
 
@@ -105,8 +188,12 @@ def batch_gradients(
         One seed per sample for ``transform`` (so augmentation does not depend on threads or shards).
     spike_budget : int, optional
         Most spikes a sample may cause (``simulate(spike_budget=)``; None: the engine's default).
+    hidden_dropout : float
+        Dropout probability of hidden neurons (module notes; needs ``rng_seeds``). Default 0.
     """
     idx = [int(i) for i in indices]
+    if hidden_dropout > 0 and rng_seeds is None:
+        raise ConfigError("hidden_dropout > 0 needs rng_seeds (one seed per sample draws its dropout mask)")
     seeds = list(rng_seeds) if rng_seeds is not None else [0] * len(idx)
     budget = budget_kwargs(spike_budget)
 
@@ -114,8 +201,11 @@ def batch_gradients(
         t, u, y = data.sample(idx[k])
         if transform is not None:
             t, u = transform(t, u, np.random.default_rng(seeds[k]))
-        r = simulate(net, t, u, dt=dt, t_end=window, learn=spec, label=int(y), **budget)
-        return r.loss, r.grads, np.array(r.n_spikes, dtype=np.int64), predict_from_readout(r.readout) == int(y)
+        masks = sample_masks(net, hidden_dropout, seeds[k])
+        run_net = net if masks is None else masked_network(net, masks)
+        r = simulate(run_net, t, u, dt=dt, t_end=window, learn=spec, label=int(y), **budget)
+        grads = r.grads if masks is None else unmask_gradients(r.grads, masks)
+        return r.loss, grads, np.array(r.n_spikes, dtype=np.int64), predict_from_readout(r.readout) == int(y)
 
     results = _map(one, list(range(len(idx))), threads)
     loss = 0.0

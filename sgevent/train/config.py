@@ -19,7 +19,7 @@ from sgevent.errors import ConfigError, check_bool, check_choice, check_float, c
 from sgevent.learn.spec import BACKWARDS, LOSSES, LearnSpec
 from sgevent.train.optim import OptimConfig
 
-__all__ = ["NetConfig", "TrainConfig", "load_config", "with_overrides", "resume_config", "config_diff",
+__all__ = ["NetConfig", "RegConfig", "TrainConfig", "load_config", "with_overrides", "resume_config", "config_diff",
            "DEFAULT_SPIKE_BUDGET", "RESUME_CHANGEABLE"]
 
 
@@ -115,6 +115,46 @@ class NetConfig:
 
 
 @dataclass(frozen=True)
+class RegConfig:
+    """Regularisers that act on the network during training only (DESIGN.md 3).
+
+    Attributes
+    ----------
+    hidden_dropout : float
+        Probability ``p`` in [0, 1) of dropping a hidden neuron for one training sample
+        (default 0: off). Inverted dropout: neuron j's signal is multiplied by ``m_j``, 0 with
+        probability ``p`` and ``1 / (1 - p)`` otherwise, drawn per sample from a generator seeded
+        by (seed, epoch, sample) like the augmentation (so a resumed run is exact). A dropped
+        neuron emits no spike at all: its signal, its spikes and its buckets are gone for that
+        sample. Evaluation never drops. How it is realised without touching the engine:
+        :func:`sgevent.train.batch.dropout_masks`.
+
+    The other regularisers live where they act: the spike-rate penalty is part of the loss
+    (``learn.rate_penalty``, :mod:`sgevent.learn.spec`), weight decay part of the optimiser
+    (``optim.weight_decay``) and input-event augmentation part of ``augment``. Dropout has its
+    own section because it is neither: it changes the network per sample, is drawn by the
+    trainer and must never reach evaluation (the augmentation section describes input events).
+    """
+
+    hidden_dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden_dropout", check_float("reg.hidden_dropout", self.hidden_dropout, lo=0.0,
+                                                               hi=1.0, hi_open=True))
+
+    @property
+    def active(self) -> bool:
+        return self.hidden_dropout > 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "RegConfig":
+        return cls(**_known(cls, _mapping(d, "reg"), "reg"))
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """Everything a training run needs besides the data.
 
@@ -156,6 +196,9 @@ class TrainConfig:
     max_loss : float or None
         A training step whose mean loss per sample exceeds it (or is not finite) stops the run as
         diverged, naming the last good checkpoint. None: only non-finite losses stop it.
+    reg : RegConfig
+        Training-only regularisers (hidden dropout); the rate penalty is ``learn.rate_penalty``,
+        weight decay ``optim.weight_decay``.
 
     Every field is checked for type and range on construction: ConfigError names the field, the
     value and what is expected (bool is not a number; null only where the field allows None).
@@ -179,22 +222,24 @@ class TrainConfig:
     learn: LearnSpec = field(default_factory=LearnSpec)
     optim: OptimConfig = field(default_factory=OptimConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    reg: RegConfig = field(default_factory=RegConfig)
 
     def __post_init__(self) -> None:
         _check_fields(self, _TRAIN_FIELDS, "")
         object.__setattr__(self, "schedule", check_choice("schedule", self.schedule, ("batch", "online")))
         for name, cls in (("net", NetConfig), ("learn", LearnSpec), ("optim", OptimConfig),
-                          ("augment", AugmentConfig)):
+                          ("augment", AugmentConfig), ("reg", RegConfig)):
             value = getattr(self, name)
             if not isinstance(value, cls):
                 raise ConfigError(f"config field '{name}': got {value!r}; expected a {cls.__name__} (a JSON object)")
         _check_learn(self.learn.to_dict())
         if self.schedule == "online" and self.learn.loss not in ("mean", "mse"):
-            raise ConfigError("schedule 'online' needs the 'mean' or 'mse' loss ('last'/'max' end with the sample)")
+            raise ConfigError(f"schedule 'online' needs the 'mean' or 'mse' loss, got {self.learn.loss!r} "
+                              "('last', 'max' and 'onset' are only defined at the end of a sample)")
 
     def to_dict(self) -> dict[str, Any]:
         d = {f.name: getattr(self, f.name) for f in fields(self)}
-        for k in ("net", "learn", "optim", "augment"):
+        for k in ("net", "learn", "optim", "augment", "reg"):
             d[k] = d[k].to_dict()
         return d
 
@@ -213,6 +258,7 @@ class TrainConfig:
             "optim": OptimConfig.from_dict(_mapping(d.pop("optim", {}), "optim")),
             "augment": AugmentConfig.from_dict(_known(AugmentConfig, _mapping(d.pop("augment", {}), "augment"),
                                                       "augment")),
+            "reg": RegConfig.from_dict(d.pop("reg", {})),
         }
         return cls(**_known(cls, d, "train"), **sub)
 
@@ -242,6 +288,8 @@ def _check_learn(d: dict[str, Any]) -> None:
         check_choice("learn.backward", d["backward"], BACKWARDS)
     if "learn_period" in d:
         check_float("learn.learn_period", d["learn_period"], lo=0.0, lo_open=True)
+    if "rate_penalty" in d:
+        check_float("learn.rate_penalty", d["rate_penalty"], lo=0.0)
 
 
 def _mapping(d: Any, where: str) -> dict[str, Any]:

@@ -4,7 +4,7 @@ Schedules (DESIGN.md 3): ``batch`` averages the gradients of a mini-batch's samp
 parallel, reduced in sample order) and applies them once; ``online`` runs the samples in order
 and applies the optimiser every ``update_every`` learning events inside each sample. Everything
 random is derived from the seed: the validation split, each epoch's sample order (``seed,
-epoch``) and each sample's augmentation (``seed, epoch, sample``), so a run resumed from
+epoch``) and each sample's augmentation and hidden-dropout mask (``seed, epoch, sample``), so a run resumed from
 ``checkpoint_last.h5`` (weights, optimiser moments, epoch, batch position and the epoch's running
 sums) ends with the same weights as an uninterrupted one.
 
@@ -46,11 +46,14 @@ from sgevent.errors import BurstLimitError, ConfigError, DataError, EngineError,
 from sgevent.model.network import Network
 from sgevent.train.batch import (
     BatchResult,
+    MaskedOptimizer,
     batch_gradients,
     budget_kwargs,
     evaluate,
+    masked_network,
     one_blas_thread,
     predict_from_readout,
+    sample_masks,
 )
 from sgevent.train.checkpoint import load_checkpoint, network_to_payload, payload_to_network, save_checkpoint
 from sgevent.train.config import TrainConfig, config_diff, resume_config
@@ -177,6 +180,10 @@ class Trainer:
             from sgevent.train.distributed import check_schedule
 
             check_schedule(config)
+            if config.reg.active:
+                raise ConfigError(f"config field 'reg.hidden_dropout': got {config.reg.hidden_dropout!r} with Dask "
+                                  "workers; hidden dropout runs in this process only for now (drop --workers/"
+                                  "--scheduler, or set reg.hidden_dropout to 0)")
         self.backend = backend
         self.config = config
         self.data = train_data
@@ -415,7 +422,8 @@ class Trainer:
         if self.backend is not None:  # shards on Dask workers (sgevent.train.distributed)
             res = self.backend.batch_gradients(self.net, self.data, idx, self.spec, **kw)
         else:
-            res = batch_gradients(self.net, self.data, idx, self.spec, threads=self.threads, **kw)
+            res = batch_gradients(self.net, self.data, idx, self.spec, threads=self.threads,
+                                  hidden_dropout=self.config.reg.hidden_dropout, **kw)
         self._check_loss(res.loss, res.n_samples)
         grads = [g[key] / res.n_samples for g in res.grads for key in ("w", "v", "b")]
         return res, self.optimizer.step(grads, mask=self.mask)
@@ -435,7 +443,8 @@ class Trainer:
                 "lr": info["lr"], "grad_norm": info["grad_norm"]}
 
     def _online_batch(self, idx: np.ndarray) -> BatchResult:
-        """Samples ``idx`` in order, each with online updates every ``update_every`` events."""
+        """Samples ``idx`` in order, each with online updates every ``update_every`` events (with
+        dropout: of the unmasked weights, :class:`sgevent.train.batch.MaskedOptimizer`)."""
         seeds = self._sample_seeds(self.epoch, idx)
         loss, correct, spikes = 0.0, 0, np.zeros(len(self.net.hidden), dtype=np.int64)
         budget = budget_kwargs(self.config.spike_budget)
@@ -443,9 +452,14 @@ class Trainer:
             t, u, y = self.data.sample(int(i))
             if self.augment is not None:
                 t, u = self.augment(t, u, np.random.default_rng(seed))
+            net, opt = self.net, self.optimizer
+            masks = sample_masks(net, self.config.reg.hidden_dropout, seed)
+            if masks is not None:  # dropout: run the masked copy, update the unmasked weights
+                net = masked_network(self.net, masks)
+                opt = MaskedOptimizer(self.optimizer, self.net, net, masks)
             with one_blas_thread():
-                r = simulate(self.net, t, u, dt=self.config.dt, t_end=self.window, learn=self.spec, label=int(y),
-                             optimizer=self.optimizer, update_every=self.config.update_every, **budget)
+                r = simulate(net, t, u, dt=self.config.dt, t_end=self.window, learn=self.spec, label=int(y),
+                             optimizer=opt, update_every=self.config.update_every, **budget)
             loss += r.loss
             correct += int(predict_from_readout(r.readout) == int(y))
             spikes += np.array(r.n_spikes, dtype=np.int64)
