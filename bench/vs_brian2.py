@@ -2,14 +2,15 @@
 
 Run (from the repository root; ``make bench-brian2`` does both steps and passes ``ARGS=...``)::
 
-    python3 -m venv .venv-brian && .venv-brian/bin/pip install -e '.[bench]'    # once
+    python3 -m venv .venv-brian && .venv-brian/bin/pip install 'brian2==2.9.0' 'numpy<2.4'   # once
     NUMBA_NUM_THREADS=1 .venv/bin/python bench/vs_brian2.py --brian-python .venv-brian/bin/python \\
         [--repeats 5] [--quick] [--modes sgevent:cont sgevent:1 brian2:1 ...] [--json OUT]
 
 Brian2 lives in its own environment because ``import brian2`` 2.9 needs numpy < 2.4 while the
-project's ``.venv`` may hold a newer numpy; the extra ``.[bench]`` pins ``brian2==2.9.0`` and
-``numpy<2.4`` (a lighter alternative: ``.venv-brian/bin/pip install 'brian2==2.9.0' 'numpy<2.4'``:
-the Brian2 worker imports only numpy and brian2, never sgevent). Brian2's ``cpp_standalone`` device
+project's ``.venv`` may hold a newer numpy. The optional extra ``.[bench]`` holds the same pins
+(``.venv-brian/bin/pip install -e '.[bench]'`` also works, and installs sgevent and its
+dependencies beside Brian2, which the Brian2 worker does not need: it imports only numpy and
+brian2). Brian2's ``cpp_standalone`` device
 needs a C++ compiler (``g++``). ``.venv-*/`` is git-ignored. Brian2 is never imported by
 ``make test``.
 
@@ -337,7 +338,8 @@ def versions(brian: dict | None) -> dict:
     rev = first_line(["git", "-C", str(REPO), "describe", "--always", "--dirty"])
     v = {"python": platform.python_version(), "numpy": np.__version__, "numba": numba.__version__, "sgevent": rev}
     if brian:
-        v.update({"brian2": brian["brian2"], "numpy (brian2 env)": brian["numpy"], "g++": first_line(["g++", "--version"])})
+        gcc = first_line(["g++", "--version"])
+        v.update({"brian2": brian["brian2"], "numpy (brian2 env)": brian["numpy"], "g++": gcc})
     return v
 
 
@@ -347,7 +349,8 @@ def _ms(xs: list[float]) -> tuple[float, float]:
 
 def timing_table(results: dict) -> list[str]:
     """``step | sgevent best/median | Brian2 best/median | sgevent/Brian2`` (ratio of medians)."""
-    lines = ["| step | sgevent best / median (ms) | Brian2 best / median (ms) | sgevent / Brian2 |", "|---|---|---|---|"]
+    lines = ["| step | sgevent best / median (ms) | Brian2 best / median (ms) | sgevent / Brian2 |",
+             "|---|---|---|---|"]
     b1 = results.get(("brian2", "1"))
     for step in STEPS_MS:
         sg, b2 = results.get(("sgevent", step)), results.get(("brian2", step))
