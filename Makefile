@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: venv lint test test-slow test-nojit bench-engine run-shd resolution-study sparsity-sweep clean
+.PHONY: venv lint test test-slow test-nojit bench-engine bench-brian2 run-shd resolution-study sparsity-sweep clean
 
 venv: $(STAMP)
 
@@ -41,6 +41,17 @@ test-nojit: venv
 ## make bench-engine: SHD-sized forward pass, event engine vs clock reference
 bench-engine: venv
 	$(PY) bench/engine.py
+
+## make bench-brian2: sgevent against Brian2 2.9 (cpp_standalone) on the network of issue 13
+## (bench/vs_brian2.py); Brian2 gets its own environment .venv-brian (created when missing:
+## `import brian2` 2.9 needs numpy < 2.4). ARGS passes options, e.g. ARGS="--quick" or "--repeats 3".
+BRIAN_VENV ?= .venv-brian
+$(BRIAN_VENV)/bin/python:
+	$(PYTHON) -m venv $(BRIAN_VENV)
+	$(BRIAN_VENV)/bin/pip install --quiet 'brian2==2.9.0' 'numpy<2.4'
+
+bench-brian2: venv $(BRIAN_VENV)/bin/python
+	NUMBA_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(PY) bench/vs_brian2.py --brian-python $(BRIAN_VENV)/bin/python $(ARGS)
 
 ## make run-shd: train on SHD (downloaded through tonic when possible, else the synthetic spoken
 ## digits, generated on first use), compare with a logistic baseline, write runs/<name>/report.md.
