@@ -4,7 +4,8 @@ Numba compiles a loop over ``K`` buckets with ``K`` known only at run time into 
 that re-reads the propagator at every row. With ``K`` a compile-time constant the propagator's
 ``K (K + 1) / 2`` entries live in registers for the whole layer and each row is a fixed
 sequence of multiply-adds: measured 0.91 us against 4.6 us for 256 rows of K = 8
-(``bench/engine.py`` shows the effect on a whole run). Python cannot template an ``@njit``
+(on issue 13's network, the problem of ``bench/vs_brian2.py``, a whole run took 8-12 % less
+CPU time). Python cannot template an ``@njit``
 function on an integer and ``cache=True`` needs source in a file, so the specialised kernels
 are written out as source, one per ``K`` up to :data:`K_MAX`, and committed;
 ``tests/numerics/test_unrolled.py`` checks the file is what this generator writes and that

@@ -74,11 +74,16 @@ def sample_masks(net: Network, p: float, seed: int) -> list[np.ndarray] | None:
     return dropout_masks(net, p, np.random.default_rng([int(seed), DROPOUT_STREAM]))
 
 
+def _scale_rows(a: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """``a`` (rows = post-neurons, any trailing shape) with row j times ``m[j]``."""
+    return a * m.reshape((-1,) + (1,) * (a.ndim - 1))
+
+
 def _fill_masked(net: Network, masks: list[np.ndarray], out: Network) -> None:
     """``out``'s weights := ``net``'s with hidden rows and biases scaled by ``masks`` (in place)."""
     for l in range(net.n_layers):
         m = masks[l] if l < len(masks) else None
-        out.w[l][:] = net.w[l] if m is None else net.w[l] * m.reshape((-1,) + (1,) * (net.w[l].ndim - 1))
+        out.w[l][:] = net.w[l] if m is None else _scale_rows(net.w[l], m)
         out.v[l][:] = net.v[l]
         out.b[l][:] = net.b[l] if m is None else net.b[l] * m
 
@@ -98,7 +103,7 @@ def unmask_gradients(grads: list[dict[str, np.ndarray]], masks: list[np.ndarray]
     for l, g in enumerate(grads):
         if l < len(masks):
             m = masks[l]
-            g = {"w": g["w"] * m.reshape((-1,) + (1,) * (g["w"].ndim - 1)), "v": g["v"], "b": g["b"] * m}
+            g = {"w": _scale_rows(g["w"], m), "v": g["v"], "b": g["b"] * m}
         out.append(g)
     return out
 
