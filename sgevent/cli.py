@@ -244,17 +244,28 @@ def _add_train_command(sub) -> None:
     ev.set_defaults(func=_cmd_eval)
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: an integer of at least 1."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {n}")
+    return n
+
+
 def _cmd_runshd(args: argparse.Namespace) -> int:
     from sgevent.studies.run_shd import run_shd
 
     run_shd(args.data, quick=args.quick, root=args.root, runs=args.runs, name=args.name, config_path=args.config,
-            progress=not args.quiet)
+            progress=not args.quiet, peer=args.peer, peer_python=args.peer_python, peer_epochs=args.peer_epochs)
     return 0
 
 
 def add_runshd_command(sub) -> argparse.ArgumentParser:
     """Add ``run-shd`` to an argparse sub-command set (``sgevent run-shd ...``)."""
-    from sgevent.studies.run_shd import DATA_CHOICES
+    from sgevent.studies.run_shd import DATA_CHOICES, PEER_CHOICES, PEER_DT, PEER_EPOCHS
 
     p = sub.add_parser("run-shd", help="train on SHD (or its synthetic stand-in), baseline, report")
     p.add_argument("--data", choices=DATA_CHOICES, default="auto",
@@ -265,6 +276,13 @@ def add_runshd_command(sub) -> argparse.ArgumentParser:
     p.add_argument("--name", help="run name (default shd-<data>[-quick]-<timestamp>)")
     p.add_argument("--root", default="datasets", help="data root (default datasets)")
     p.add_argument("--runs", default="runs", help="parent of run directories (default runs)")
+    p.add_argument("--peer", choices=PEER_CHOICES, default="auto",
+                   help=f"the snnTorch LIF peer (700-256-20, BPTT at {PEER_DT * 1e3:g} ms) beside SpikingGamma: auto "
+                        "(when the optional extra .[peers] is installed; default), on (insist), off")
+    p.add_argument("--peer-python", help="interpreter with torch and snntorch (default: this one, .venv-peers, "
+                                         "or $SGEVENT_PEER_PYTHON)")
+    p.add_argument("--peer-epochs", type=_positive_int,
+                   help=f"the peer's epochs (default {PEER_EPOCHS}; with --quick the run's own)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_runshd)
     return p

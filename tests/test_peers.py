@@ -127,12 +127,26 @@ def test_cli_side_by_side(tiny_dir, tmp_path):
                                "net": {"hidden": [8], "n_buckets": 2}, "learn": {"learn_period": 0.02}}))
     out = tmp_path / "out.json"
     cmd = [sys.executable, str(SCRIPT), "--data-dir", str(tiny_dir), "--dts", "0.01", "--hidden", "16",
-           "--batch-size", "8", "--sgevent-config", str(cfg), "--out", str(out)]
+           "--batch-size", "8", "--sgevent-config", str(cfg), "--out", str(out), "--peer-epochs", "2"]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "snnTorch LIF" in r.stdout and "sgevent" in r.stdout and "load average" in r.stdout
     rows = json.loads(out.read_text())["rows"]
     assert [row["model"] for row in rows] == ["snnTorch LIF", "sgevent"]
     for row in rows:
-        assert 0.0 <= row["test_accuracy"] <= 1.0 and row["peak_rss_mb"] > 0 and row["epochs"] == 1
+        assert 0.0 <= row["test_accuracy"] <= 1.0 and row["peak_rss_mb"] > 0
+    assert rows[0]["epochs"] == 2 and rows[1]["epochs"] == 1  # --peer-epochs is the peers' alone
     assert rows[0]["config"]["threads"] == 1 and rows[1]["dt"] == 0.01
+
+
+def test_run_shd_trains_the_real_peer(tiny_dir, tmp_path):
+    """run-shd's peer step with this interpreter (it has the extra): the same files, the run's seed and split."""
+    from sgevent.studies.run_shd import run_peer
+    from sgevent.train.config import TrainConfig
+
+    cfg = TrainConfig(seed=2, val_fraction=0.25, threads=1)
+    info = {"train_file": str(tiny_dir / "shd_train.h5")}
+    res = run_peer("on", info, cfg, python=sys.executable, epochs=1, work=tmp_path)
+    assert res["status"] == "ran" and res["python"] == sys.executable, res
+    assert res["epochs"] == 1 and res["dt"] == 0.01 and res["config"]["seed"] == 2
+    assert 0.0 <= res["test_accuracy"] <= 1.0 and res["child_peak_rss_mb"] > 0

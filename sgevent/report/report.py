@@ -373,6 +373,11 @@ def _text_result(r: _Report) -> list[str]:
         L.append(f"| logistic regression on binned spike counts ({base['feature_shape'][0]} time bins x "
                  f"{base['feature_shape'][1]} channel groups) | {_pct(base['test_accuracy'])} | "
                  f"{_pct(base['train_accuracy'])} |")
+    peer = results.get("peer") or {}
+    if peer.get("status") == "ran":
+        L.append(f"| LIF peer in snnTorch ({peer['config']['hidden'] if 'config' in peer else 256} hidden, "
+                 f"surrogate-gradient BPTT, {peer['dt'] * 1e3:g} ms frames, {peer['epochs']} epochs) | "
+                 f"{_pct(peer['test_accuracy'])} | - |")
     L.append(f"| chance | {_pct(1.0 / r.data.n_classes)} | |\n")
     L.append(f"Test samples: {r.labels.size}. Best validation accuracy: {_pct(results.get('best_val_accuracy'))} % "
              f"(validation speakers held out of the training file). Epochs: {results.get('epochs')}, optimiser "
@@ -380,6 +385,54 @@ def _text_result(r: _Report) -> list[str]:
     if base:
         L.append(f"The baseline is fitted on the whole training file ({base['n_train']} samples, L2 chosen on "
                  f"held-out speakers) and scored on the same {base['n_test']} test samples.\n")
+    return L + _text_side_by_side(r)
+
+
+def _spikes_per_sample(x) -> float | None:
+    """Hidden spikes per sample: a number, or the sum over hidden layers of a per-layer list."""
+    if x is None:
+        return None
+    return float(np.sum(x)) if isinstance(x, (list, tuple)) else float(x)
+
+
+def _mean_epoch_seconds(metrics: list[dict[str, Any]]) -> float | None:
+    secs = [m["epoch_seconds"] for m in metrics if m.get("epoch_seconds") is not None]
+    return float(np.mean(secs)) if secs else None
+
+
+def _text_side_by_side(r: _Report) -> list[str]:
+    """SpikingGamma, the logistic baseline and the snnTorch LIF peer (when it ran): accuracy and cost."""
+    results = r.results
+    base, peer = results.get("baseline"), results.get("peer") or {}
+    L = ["### Side by side\n",
+         "| model | test accuracy (%) | best validation (%) | s / epoch | hidden spikes / test sample |",
+         "|---|---|---|---|---|",
+         f"| SpikingGamma (this run) | {_pct(results.get('test_accuracy'))} | "
+         f"{_pct(results.get('best_val_accuracy'))} | {_num(_mean_epoch_seconds(r.metrics))} | "
+         f"{_num(_spikes_per_sample(results.get('test_hidden_spikes_per_sample')), '{:.0f}')} |"]
+    if base:
+        fit = (results.get("wall_seconds") or {}).get("baseline")
+        L.append(f"| logistic regression on binned counts | {_pct(base['test_accuracy'])} | "
+                 f"{_pct(base.get('val_accuracy'))} | {_num(fit)} (whole fit) | - |")
+    if peer.get("status") == "ran":
+        L.append(f"| snnTorch LIF, {peer['dt'] * 1e3:g} ms frames, {peer['epochs']} epochs | "
+                 f"{_pct(peer['test_accuracy'])} | {_pct(peer.get('best_val_accuracy'))} | "
+                 f"{_num(peer.get('s_per_epoch'))} | "
+                 f"{_num(_spikes_per_sample(peer.get('test_hidden_spikes_per_sample')), '{:.0f}')} |")
+    L.append("")
+    if peer.get("status") == "ran":
+        v = peer.get("versions") or {}
+        L.append(f"The peer (`sgevent.studies.lif_peer`: 700-{(peer.get('config') or {}).get('hidden', 256)}-20 "
+                 "LIF, reset by subtraction, fast-sigmoid surrogate, mean-over-time readout, Adam 2e-3, batch "
+                 f"64) trained on the same training speakers and was chosen on the same validation speakers, "
+                 f"in its own process (torch {v.get('torch', '?')}, snntorch {v.get('snntorch', '?')}, peak "
+                 f"memory {_num(peer.get('child_peak_rss_mb'), '{:.0f}')} MB). `bench/peers.py` also runs it "
+                 "at 1 ms.\n")
+    elif peer.get("status") == "failed":
+        L.append(f"The snnTorch LIF peer failed ({peer.get('error')}); its output is in the run's log.\n")
+    elif peer:
+        L.append(f"The snnTorch LIF peer was not run: {peer.get('reason')}. README \"The main job\" says how "
+                 "to install the optional `.[peers]` extra; `make run-shd` then trains it beside SpikingGamma.\n")
     return L
 
 

@@ -14,7 +14,13 @@
 3. **Baseline**: logistic regression on binned spike counts
    (:func:`sgevent.studies.baseline.logistic_baseline`), fitted on the same training file and scored on
    the same test samples.
-4. **Report**: ``runs/<name>/report.md`` with figures (:func:`sgevent.report.report.write_report`).
+4. **Peer** (issue 11, item 5): when the optional extra ``.[peers]`` (torch, snntorch) is
+   installed (:func:`sgevent.studies.lif_peer.find_peer_python`: this interpreter, ``.venv-peers``
+   or ``$SGEVENT_PEER_PYTHON``), an snnTorch LIF network 700-256-20 trained by surrogate-gradient
+   BPTT on 10 ms frames (:data:`PEER_DT`, :data:`PEER_EPOCHS` epochs) on the same files and the
+   same validation speakers, in its own process. ``peer="off"`` skips it, ``peer="on"`` insists.
+5. **Report**: ``runs/<name>/report.md`` with figures (:func:`sgevent.report.report.write_report`),
+   SpikingGamma, the baseline and the peer side by side.
 
 ``results.json`` of the run records which dataset was used (``dataset``), the statistics of
 both splits, the baseline and the wall times of each phase.
@@ -28,6 +34,7 @@ are defined in :mod:`sgevent.cli`).
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import sys
 import time
 from pathlib import Path
@@ -39,9 +46,14 @@ from sgevent.data.dataset import SpikeDataset
 from sgevent.data.shd import SHD, find_or_download, load_h5
 from sgevent.errors import ConfigError, DataError
 
-__all__ = ["run_shd", "select_data", "default_config_path", "DATA_CHOICES", "SYNTH_FULL", "SYNTH_QUICK"]
+__all__ = ["run_shd", "select_data", "default_config_path", "run_peer", "DATA_CHOICES", "PEER_CHOICES",
+           "PEER_DT", "PEER_EPOCHS", "SYNTH_FULL", "SYNTH_QUICK"]
 
 DATA_CHOICES = ("auto", "shd", "synth")
+PEER_CHOICES = ("auto", "on", "off")
+#: The peer's frame length (s) and epochs in run-shd (``bench/peers.py`` also runs 1 ms).
+PEER_DT = 0.01
+PEER_EPOCHS = 50
 
 #: (sub-folder of the data root, training samples, test samples, seed) of the stand-in sets.
 #: The stand-in run-shd generates when offline: (folder, n_train, n_test, seed, preset). The folder names
@@ -159,6 +171,58 @@ def select_data(data: str = "auto", *, quick: bool = False, root: str | Path = "
     return train, test, info
 
 
+# ---------------------------------------------------------------------- the peer
+def run_peer(choice: str, info: dict[str, Any], cfg, *, python: str | None = None, epochs: int | None = None,
+             work: Path) -> dict[str, Any]:
+    """Train the snnTorch LIF peer on the run's files, or say why not.
+
+    Parameters
+    ----------
+    choice : {"auto", "on", "off"}
+        ``auto``: when the extra is installed; ``on``: a missing extra is an error; ``off``: skip.
+    info : dict
+        :func:`select_data`'s record (``train_file``; both files share its folder).
+    cfg : TrainConfig
+        The SpikingGamma run's configuration: its seed, validation fraction, sample caps and threads.
+    python : str, optional
+        Interpreter with torch and snntorch (default: :func:`sgevent.studies.lif_peer.find_peer_python`).
+    epochs : int, optional
+        The peer's epochs (default :data:`PEER_EPOCHS`, or the run's own epochs in quick mode).
+    work : Path
+        Where the child writes its result file.
+
+    Returns
+    -------
+    dict
+        ``status`` ("ran", "failed" or "skipped"), ``reason`` when not run, else the peer's results
+        (:func:`sgevent.studies.lif_peer.train_lif_peer`) with ``python``.
+    """
+    from sgevent.studies.lif_peer import find_peer_python, run_peer_subprocess
+
+    if choice not in PEER_CHOICES:
+        raise ConfigError(f"peer must be one of {', '.join(PEER_CHOICES)}, got {choice!r}")
+    if choice == "off":
+        return {"status": "skipped", "reason": "not requested (--peer off)"}
+    try:
+        py = find_peer_python(python)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    if py is None:
+        reason = ("the optional extra .[peers] (torch, snntorch) is not installed here, in .venv-peers or in "
+                  "$SGEVENT_PEER_PYTHON")
+        if choice == "on":
+            raise ConfigError(f"--peer on: {reason}; README 'The main job' says how to set it up")
+        return {"status": "skipped", "reason": reason}
+    kwargs = {"dt": PEER_DT, "epochs": int(epochs if epochs is not None else PEER_EPOCHS), "seed": cfg.seed,
+              "val_fraction": cfg.val_fraction, "threads": cfg.threads or (os.cpu_count() or 1),
+              "max_train_samples": cfg.max_train_samples, "max_eval_samples": cfg.max_eval_samples}
+    print(f"peer: snnTorch LIF 700-256-20 at {PEER_DT * 1e3:g} ms, {kwargs['epochs']} epochs ({py})", flush=True)
+    res = run_peer_subprocess(py, Path(info["train_file"]).parent, work / "peer_result.json", kwargs)
+    res["python"] = py
+    res["status"] = "failed" if "error" in res else "ran"
+    return res
+
+
 # ---------------------------------------------------------------------- the job
 def _run_name(kind: str, quick: bool, runs: Path) -> str:
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -172,7 +236,8 @@ def _run_name(kind: str, quick: bool, runs: Path) -> str:
 
 def run_shd(data: str = "auto", quick: bool = False, root: str | Path = "datasets", runs: str | Path = "runs",
             name: str | None = None, config_path: str | Path | None = None, *, progress: bool = True,
-            argv: list[str] | None = None) -> Path:
+            argv: list[str] | None = None, peer: str = "auto", peer_python: str | None = None,
+            peer_epochs: int | None = None) -> Path:
     """Select the data, train, evaluate, run the baseline and write the report.
 
     Parameters
@@ -194,6 +259,12 @@ def run_shd(data: str = "auto", quick: bool = False, root: str | Path = "dataset
         Progress bars and per-epoch lines.
     argv : list of str, optional
         Command line recorded in the provenance.
+    peer : {"auto", "on", "off"}
+        The snnTorch LIF peer (:func:`run_peer`).
+    peer_python : str, optional
+        Interpreter with the ``.[peers]`` extra (default: found by :func:`run_peer`).
+    peer_epochs : int, optional
+        The peer's epochs (default :data:`PEER_EPOCHS`; in quick mode the run's own epochs).
 
     Returns
     -------
@@ -210,6 +281,8 @@ def run_shd(data: str = "auto", quick: bool = False, root: str | Path = "dataset
     if not cfg_path.is_file():
         raise ConfigError(f"{cfg_path}: configuration file not found; pass one with --config FILE")
     cfg = load_config(cfg_path)
+    if peer not in PEER_CHOICES:
+        raise ConfigError(f"peer must be one of {', '.join(PEER_CHOICES)}, got {peer!r}")
 
     train, test, info = select_data(data, quick=quick, root=root, progress=progress)
     t_data = time.perf_counter() - t_start
@@ -233,14 +306,25 @@ def run_shd(data: str = "auto", quick: bool = False, root: str | Path = "dataset
     print(f"test accuracy: SpikingGamma {results['test_accuracy']:.4f}   logistic baseline "
           f"{base['test_accuracy']:.4f}   (chance {1 / test.n_classes:.3f}, {test_idx.size} test samples)", flush=True)
 
+    t0 = time.perf_counter()
+    peer_res = run_peer(peer, info, cfg, python=peer_python, work=run.path,
+                        epochs=peer_epochs if peer_epochs is not None else (cfg.epochs if quick else None))
+    t_peer = time.perf_counter() - t0
+    if peer_res["status"] == "ran":
+        print(f"test accuracy: snnTorch LIF peer {peer_res['test_accuracy']:.4f} ({peer_res['epochs']} epochs, "
+              f"{peer_res['s_per_epoch']:.1f} s/epoch)", flush=True)
+    elif peer_res["status"] == "failed":
+        print(f"peer: failed ({peer_res['error']}); the report says so", flush=True)
+
     results.update({
+        "peer": peer_res,
         "dataset": info,
         "dataset_stats": {"train": train.stats(), "test": test.stats()},
         "class_names": list(test.class_names),
         "config_file": str(cfg_path),
         "baseline": {k: base[k] for k in ("test_accuracy", "train_accuracy", "val_accuracy", "chance", "l2",
                                            "feature_shape", "n_train", "n_test")},
-        "wall_seconds": {"data": t_data, "train_and_test": t_train, "baseline": t_base},
+        "wall_seconds": {"data": t_data, "train_and_test": t_train, "baseline": t_base, "peer": t_peer},
     })
     run.write_results(results)
 

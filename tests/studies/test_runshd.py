@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from shd_files import make_samples, write_shd_file
 
+import sgevent.studies.lif_peer as lif_peer
 import sgevent.studies.run_shd as runshd
 from sgevent.data import clear_cache, load_h5
 from sgevent.errors import DataError
@@ -170,6 +171,7 @@ def test_run_shd_offline_records_the_stand_in(tmp_path, monkeypatch):
 
     monkeypatch.setattr(runshd, "find_or_download", offline)
     monkeypatch.setattr(synth, "generate_synthetic_digits", fake_generator)
+    monkeypatch.setattr(lif_peer, "find_peer_python", lambda explicit=None: None)  # as where the extra is absent
     cfg_path = tmp_path / "tiny.json"
     cfg_path.write_text(json.dumps(_tiny_config(epochs=1).to_dict()))
     path = runshd.run_shd("auto", quick=True, root=tmp_path / "data", runs=tmp_path / "runs", name="e2e",
@@ -181,6 +183,78 @@ def test_run_shd_offline_records_the_stand_in(tmp_path, monkeypatch):
     assert res["dataset_stats"]["test"]["n_samples"] == 8
     text = (path / "report.md").read_text()
     assert "synthetic" in text and "logistic regression" in text
+    assert res["peer"]["status"] == "skipped" and "The snnTorch LIF peer was not run" in text
+
+
+_FAKE_PEER = """#!/bin/sh
+# A stand-in interpreter with the peers extra: answers the import probe, and for
+# `-m sgevent.studies.lif_peer DATA OUT KWARGS` records its arguments and writes a result file.
+if [ "$1" = "-c" ]; then exit 0; fi
+printf '%s\\n' "$@" > "$(dirname "$0")/argv.txt"
+cat > "$4" <<JSON
+{"test_accuracy": 0.625, "best_val_accuracy": 0.5, "s_per_epoch": 1.5, "epochs": 3, "dt": 0.01,
+ "test_hidden_spikes_per_sample": 42.0, "config": {"hidden": 256}, "versions": {"torch": "T", "snntorch": "S"}}
+JSON
+"""
+
+
+def _fake_peer_python(folder):
+    folder.mkdir(parents=True, exist_ok=True)
+    py = folder / "python"
+    py.write_text(_FAKE_PEER)
+    py.chmod(0o755)
+    return py
+
+
+def test_run_shd_puts_the_peer_beside_spikinggamma(tmp_path):
+    """With the extra (here a stand-in interpreter), run-shd trains the peer on the run's own files with
+    the run's seed and split, and the report shows the three models side by side."""
+    _tiny_set(tmp_path / "data" / "SHD", n_train=20, n_test=20, n_classes=20)  # the real set's 20 classes
+    py = _fake_peer_python(tmp_path / "peerenv")
+    cfg_path = tmp_path / "tiny.json"
+    cfg_path.write_text(json.dumps(_tiny_config(epochs=1).to_dict()))
+    path = runshd.run_shd("shd", root=tmp_path / "data", runs=tmp_path / "runs", name="peer", config_path=cfg_path,
+                          progress=False, peer="on", peer_python=str(py), peer_epochs=3)
+    argv = (tmp_path / "peerenv" / "argv.txt").read_text().splitlines()
+    assert argv[:2] == ["-m", "sgevent.studies.lif_peer"] and argv[2] == str(tmp_path / "data" / "SHD")
+    kwargs = json.loads(argv[4])
+    assert kwargs["dt"] == runshd.PEER_DT and kwargs["epochs"] == 3
+    assert kwargs["seed"] == 1 and kwargs["val_fraction"] == 0.25  # the SpikingGamma run's own split
+    res = json.loads((path / "results.json").read_text())
+    assert res["peer"]["status"] == "ran" and res["peer"]["test_accuracy"] == 0.625
+    text = (path / "report.md").read_text()
+    side = text.split("### Side by side", 1)[1].split("\n\n", 2)[1]
+    rows = [line for line in side.splitlines() if line.startswith("| ") and not line.startswith("| model")]
+    assert [r.split(" | ")[0] for r in rows] == ["| SpikingGamma (this run)", "| logistic regression on binned counts",
+                                                  "| snnTorch LIF, 10 ms frames, 3 epochs"]
+    assert " 62.5 " in rows[2] and "torch T, snntorch S" in text
+
+
+def test_peer_choices_and_a_missing_extra_are_clear_errors(tmp_path, monkeypatch):
+    from sgevent.errors import ConfigError
+
+    monkeypatch.setattr(lif_peer, "find_peer_python", lambda explicit=None: None)
+    cfg = _tiny_config()
+    info = {"train_file": str(tmp_path / "shd_train.h5")}
+    with pytest.raises(ConfigError, match="peer must be one of"):
+        runshd.run_peer("maybe", info, cfg, work=tmp_path)
+    with pytest.raises(ConfigError, match=r"--peer on: the optional extra \.\[peers\]"):
+        runshd.run_peer("on", info, cfg, work=tmp_path)
+    assert runshd.run_peer("auto", info, cfg, work=tmp_path)["status"] == "skipped"
+    assert runshd.run_peer("off", info, cfg, work=tmp_path)["status"] == "skipped"
+
+
+def test_an_explicit_peer_python_without_the_extra_is_named(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.delenv("SGEVENT_PEER_PYTHON", raising=False)
+    bad = tmp_path / "nopython"
+    with pytest.raises(ValueError, match=f"--peer-python={bad}: torch and snntorch do not import"):
+        lif_peer.find_peer_python(str(bad))
+    if not lif_peer.peer_available(None):
+        monkeypatch.setenv("SGEVENT_PEER_PYTHON", sys.executable)
+        with pytest.raises(ValueError, match="SGEVENT_PEER_PYTHON="):
+            lif_peer.find_peer_python()
 
 
 def test_command_line_arguments():
@@ -192,6 +266,11 @@ def test_command_line_arguments():
     cli.add_runshd_command(p.add_subparsers(dest="command"))
     a = p.parse_args(["run-shd", "--data", "synth", "--quick", "--name", "x"])
     assert (a.data, a.quick, a.name, a.config) == ("synth", True, "x", None) and callable(a.func)
+    assert (a.peer, a.peer_python, a.peer_epochs) == ("auto", None, None)
+    a = p.parse_args(["run-shd", "--peer", "off", "--peer-epochs", "5"])
+    assert (a.peer, a.peer_epochs) == ("off", 5)
+    with pytest.raises(SystemExit):
+        p.parse_args(["run-shd", "--peer-epochs", "0"])
     with pytest.raises(SystemExit):
         p.parse_args(["run-shd", "--data", "mnist"])
 
@@ -205,3 +284,22 @@ def test_default_configs_are_the_source_trees_and_load():
         path = runshd.default_config_path(quick)
         assert path.is_file() and path.parent.name == "configs" and (path.parent.parent / "setup.cfg").is_file()
         load_config(path)
+
+
+def test_another_environments_python_is_probed_in_its_own_process(tmp_path, monkeypatch):
+    """A venv's python is a symlink to the same binary as ours: it must be asked, not taken for this one."""
+    import os
+    import subprocess
+    import sys
+
+    link = tmp_path / "bin" / "python"
+    link.parent.mkdir()
+    os.symlink(os.path.realpath(sys.executable), link)
+    calls = []
+
+    def fake_run(cmd, **kw):
+        calls.append(cmd)
+        return subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.setattr(lif_peer.subprocess, "run", fake_run)
+    assert lif_peer.peer_available(link) and calls == [[str(link), "-c", "import torch, snntorch"]]
