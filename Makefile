@@ -56,9 +56,12 @@ bench-brian2: venv $(BRIAN_VENV)/bin/python
 ## make run-shd: train on SHD (downloaded through tonic when possible, else the synthetic spoken
 ## digits, generated on first use), compare with a logistic baseline, write runs/<name>/report.md.
 ## DATA=auto|shd|synth chooses the data; QUICK=1 runs the small smoke configuration (~3 min).
+## PEER=auto|on|off: the snnTorch LIF peer beside SpikingGamma (auto: when .venv-peers or this
+## environment has the .[peers] extra; README "The main job").
 DATA ?= auto
+PEER ?= auto
 run-shd: venv
-	$(PY) -m sgevent run-shd --data $(DATA) $(if $(QUICK),--quick,)
+	$(PY) -m sgevent run-shd --data $(DATA) --peer $(PEER) $(if $(QUICK),--quick,)
 
 ## make resolution-study / make sparsity-sweep: the studies of README "Temporal resolution" and
 ## "Accuracy against sparsity" on the synthetic spoken digits (generated on first use, as for
