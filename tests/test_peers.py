@@ -150,3 +150,22 @@ def test_run_shd_trains_the_real_peer(tiny_dir, tmp_path):
     assert res["status"] == "ran" and res["python"] == sys.executable, res
     assert res["epochs"] == 1 and res["dt"] == 0.01 and res["config"]["seed"] == 2
     assert 0.0 <= res["test_accuracy"] <= 1.0 and res["child_peak_rss_mb"] > 0
+
+
+def test_cli_reads_sgevent_from_a_finished_run(tiny_dir, tmp_path):
+    """--sgevent-run: sgevent's row comes from a finished run directory, and the output says so."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "results.json").write_text(json.dumps({"test_accuracy": 0.75, "best_val_accuracy": 0.5, "epochs": 2}))
+    (run / "config.json").write_text(json.dumps({"dt": 0.001}))
+    (run / "metrics.jsonl").write_text('{"epoch_seconds": 3.0}\n{"epoch_seconds": 5.0}\n')
+    out = tmp_path / "out.json"
+    cmd = [sys.executable, str(SCRIPT), "--data-dir", str(tiny_dir), "--dts", "0.01", "--hidden", "8",
+           "--batch-size", "8", "--epochs", "1", "--sgevent-run", str(run), "--out", str(out)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"sgevent's row: read from {run}" in r.stdout
+    sg = json.loads(out.read_text())["rows"][1]
+    assert (sg["model"], sg["test_accuracy"], sg["s_per_epoch"], sg["peak_rss_mb"]) == ("sgevent", 0.75, 4.0, None)
+    bad = subprocess.run(cmd[:-4] + ["--sgevent-run", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert bad.returncode != 0 and "not a finished run" in bad.stderr
