@@ -46,8 +46,8 @@ from sgevent.data.dataset import SpikeDataset
 from sgevent.data.shd import SHD, find_or_download, load_h5
 from sgevent.errors import ConfigError, DataError
 
-__all__ = ["run_shd", "select_data", "default_config_path", "run_peer", "DATA_CHOICES", "PEER_CHOICES",
-           "PEER_DT", "PEER_EPOCHS", "SYNTH_FULL", "SYNTH_QUICK"]
+__all__ = ["run_shd", "select_data", "default_config_path", "run_peer", "resolve_peer_python", "DATA_CHOICES",
+           "PEER_CHOICES", "PEER_DT", "PEER_EPOCHS", "SYNTH_FULL", "SYNTH_QUICK"]
 
 DATA_CHOICES = ("auto", "shd", "synth")
 PEER_CHOICES = ("auto", "on", "off")
@@ -172,6 +172,35 @@ def select_data(data: str = "auto", *, quick: bool = False, root: str | Path = "
 
 
 # ---------------------------------------------------------------------- the peer
+_NO_PEER = ("the optional extra .[peers] (torch, snntorch) is not installed here, in .venv-peers or in "
+            "$SGEVENT_PEER_PYTHON")
+
+
+def resolve_peer_python(choice: str, python: str | None = None) -> str | None:
+    """The interpreter that will train the peer, or None when ``choice="auto"`` finds none.
+
+    Raises
+    ------
+    ConfigError
+        ``choice`` is not one of :data:`PEER_CHOICES`; ``choice="on"`` and no interpreter has the
+        extra; or ``python`` (or ``$SGEVENT_PEER_PYTHON``) names one that cannot import it.
+        :func:`run_shd` calls this before training, so a missing peer fails in seconds.
+    """
+    from sgevent.studies.lif_peer import find_peer_python
+
+    if choice not in PEER_CHOICES:
+        raise ConfigError(f"peer must be one of {', '.join(PEER_CHOICES)}, got {choice!r}")
+    if choice == "off":
+        return None
+    try:
+        py = find_peer_python(python)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    if py is None and choice == "on":
+        raise ConfigError(f"--peer on: {_NO_PEER}; README 'The main job' says how to set it up")
+    return py
+
+
 def run_peer(choice: str, info: dict[str, Any], cfg, *, python: str | None = None, epochs: int | None = None,
              work: Path) -> dict[str, Any]:
     """Train the snnTorch LIF peer on the run's files, or say why not.
@@ -197,22 +226,13 @@ def run_peer(choice: str, info: dict[str, Any], cfg, *, python: str | None = Non
         ``status`` ("ran", "failed" or "skipped"), ``reason`` when not run, else the peer's results
         (:func:`sgevent.studies.lif_peer.train_lif_peer`) with ``python``.
     """
-    from sgevent.studies.lif_peer import find_peer_python, run_peer_subprocess
+    from sgevent.studies.lif_peer import run_peer_subprocess
 
-    if choice not in PEER_CHOICES:
-        raise ConfigError(f"peer must be one of {', '.join(PEER_CHOICES)}, got {choice!r}")
     if choice == "off":
         return {"status": "skipped", "reason": "not requested (--peer off)"}
-    try:
-        py = find_peer_python(python)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from exc
+    py = resolve_peer_python(choice, python)
     if py is None:
-        reason = ("the optional extra .[peers] (torch, snntorch) is not installed here, in .venv-peers or in "
-                  "$SGEVENT_PEER_PYTHON")
-        if choice == "on":
-            raise ConfigError(f"--peer on: {reason}; README 'The main job' says how to set it up")
-        return {"status": "skipped", "reason": reason}
+        return {"status": "skipped", "reason": _NO_PEER}
     kwargs = {"dt": PEER_DT, "epochs": int(epochs if epochs is not None else PEER_EPOCHS), "seed": cfg.seed,
               "val_fraction": cfg.val_fraction, "threads": cfg.threads or (os.cpu_count() or 1),
               "max_train_samples": cfg.max_train_samples, "max_eval_samples": cfg.max_eval_samples}
@@ -281,8 +301,7 @@ def run_shd(data: str = "auto", quick: bool = False, root: str | Path = "dataset
     if not cfg_path.is_file():
         raise ConfigError(f"{cfg_path}: configuration file not found; pass one with --config FILE")
     cfg = load_config(cfg_path)
-    if peer not in PEER_CHOICES:
-        raise ConfigError(f"peer must be one of {', '.join(PEER_CHOICES)}, got {peer!r}")
+    peer_python = resolve_peer_python(peer, peer_python)  # before training: a missing peer fails now
 
     train, test, info = select_data(data, quick=quick, root=root, progress=progress)
     t_data = time.perf_counter() - t_start

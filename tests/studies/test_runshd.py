@@ -242,6 +242,10 @@ def test_peer_choices_and_a_missing_extra_are_clear_errors(tmp_path, monkeypatch
         runshd.run_peer("on", info, cfg, work=tmp_path)
     assert runshd.run_peer("auto", info, cfg, work=tmp_path)["status"] == "skipped"
     assert runshd.run_peer("off", info, cfg, work=tmp_path)["status"] == "skipped"
+    # run-shd asks before it trains: --peer on without the extra fails before any data or training
+    with pytest.raises(ConfigError, match="--peer on"):
+        runshd.run_shd("synth", root=tmp_path / "nodata", runs=tmp_path / "runs", peer="on", progress=False)
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "nodata").exists()
 
 
 def test_an_explicit_peer_python_without_the_extra_is_named(tmp_path, monkeypatch):
