@@ -375,7 +375,7 @@ def _text_result(r: _Report) -> list[str]:
                  f"{_pct(base['train_accuracy'])} |")
     peer = results.get("peer") or {}
     if peer.get("status") == "ran":
-        L.append(f"| LIF peer in snnTorch ({peer['config']['hidden'] if 'config' in peer else 256} hidden, "
+        L.append(f"| LIF peer in snnTorch ({(peer.get('config') or {}).get('hidden', 256)} hidden, "
                  f"surrogate-gradient BPTT, {peer['dt'] * 1e3:g} ms frames, {peer['epochs']} epochs) | "
                  f"{_pct(peer['test_accuracy'])} | - |")
     L.append(f"| chance | {_pct(1.0 / r.data.n_classes)} | |\n")
@@ -421,10 +421,11 @@ def _text_side_by_side(r: _Report) -> list[str]:
                  f"{_num(_spikes_per_sample(peer.get('test_hidden_spikes_per_sample')), '{:.0f}')} |")
     L.append("")
     if peer.get("status") == "ran":
-        v = peer.get("versions") or {}
-        L.append(f"The peer (`sgevent.studies.lif_peer`: 700-{(peer.get('config') or {}).get('hidden', 256)}-20 "
-                 "LIF, reset by subtraction, fast-sigmoid surrogate, mean-over-time readout, Adam 2e-3, batch "
-                 f"64) trained on the same training speakers and was chosen on the same validation speakers, "
+        v, pc = peer.get("versions") or {}, peer.get("config") or {}
+        L.append(f"The peer (`sgevent.studies.lif_peer`: 700-{pc.get('hidden', 256)}-20 LIF, reset by "
+                 f"subtraction, {pc.get('surrogate', 'fast_sigmoid')} surrogate, mean-over-time readout, Adam "
+                 f"{pc.get('lr', '?')}, batch {pc.get('batch_size', '?')}) trained on the same training speakers and "
+                 "was chosen on the same validation speakers, "
                  f"in its own process (torch {v.get('torch', '?')}, snntorch {v.get('snntorch', '?')}, peak "
                  f"memory {_num(peer.get('child_peak_rss_mb'), '{:.0f}')} MB). `bench/peers.py` also runs it "
                  "at 1 ms.\n")
