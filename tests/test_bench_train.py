@@ -14,14 +14,21 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 @pytest.fixture(scope="module")
 def train_bench():
-    sys.path.insert(0, str(BENCH))  # bench/train.py imports bench/engine.py
+    """bench/train.py as a module. It puts bench/ first on sys.path (to import bench/engine.py), and
+    bench/ holds a ``distributed.py`` that would shadow Dask's in every process spawned later in this
+    session (Dask's workers), so sys.path and the modules it imported are restored afterwards."""
+    saved_path, saved_modules = list(sys.path), set(sys.modules)
     try:
         spec = importlib.util.spec_from_file_location("bench_train", BENCH / "train.py")
         mod = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(mod)
+        mod._child("engine", 1e-3, True, 1, 1)  # imports bench/engine.py while bench/ is on the path
         yield mod
     finally:
-        sys.path.remove(str(BENCH))
+        sys.path[:] = saved_path
+        for name in set(sys.modules) - saved_modules:
+            if name == "engine" or name.startswith("bench"):
+                del sys.modules[name]
 
 
 def test_one_training_sample_of_the_quick_problem(train_bench):
