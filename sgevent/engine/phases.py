@@ -9,7 +9,7 @@ slots of ``S.ctr``, so a phase returns at most a status. The phases (and the two
 helpers ``_deliver_below`` and ``_check_neurons``) are inlined into ``run_chunk`` at Numba IR level
 (``inline="always"``): a call that takes the nested state pays a reference count per array it
 carries (about 1 us per phase call, measured), inlined it pays none; bit-identical
-(``bench/identity.py``), 11-13% less CPU time on the network of ``bench/vs_brian2.py``.
+(``bench/identity.py``), 10-13% less CPU time on the network of ``bench/vs_brian2.py``.
 In the order of an instant ``t``:
 
 1. :func:`next_instant`: the earliest of the next input and the next valid prediction;
