@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: venv lint test test-slow test-nojit bench-engine bench-brian2 run-shd resolution-study sparsity-sweep clean
+.PHONY: venv lint test test-slow test-nojit bench-engine bench-brian2 run-shd run-gesture resolution-study sparsity-sweep clean
 
 venv: $(STAMP)
 
@@ -62,6 +62,13 @@ DATA ?= auto
 PEER ?= auto
 run-shd: venv
 	$(PY) -m sgevent run-shd --data $(DATA) --peer $(PEER) $(if $(QUICK),--quick,)
+
+## make run-gesture: a conv SpikingGamma network on DVS Gesture when it is under
+## datasets/DVSGesture (converted, or tonic's unpacked recordings), else on the synthetic gestures
+## (generated on first use). GDATA=auto|dvs|synth; QUICK=1: the smoke configuration (README).
+GDATA ?= auto
+run-gesture: venv
+	$(PY) -m sgevent run-gesture --data $(GDATA) $(if $(QUICK),--quick,)
 
 ## make resolution-study / make sparsity-sweep: the studies of README "Temporal resolution" and
 ## "Accuracy against sparsity" on the synthetic spoken digits (generated on first use, as for

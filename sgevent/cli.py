@@ -11,6 +11,7 @@
     sgevent sparsity-sweep --data-dir DIR [--quick]      accuracy against spikes and energy
     sgevent toy delay|itd [--out DIR]                    the toy timing tasks
     sgevent run-shd [--data auto|shd|synth] [--quick]    the main job (what make run-shd runs)
+    sgevent run-gesture [--data auto|dvs|synth] [--quick]   conv network on DVS gestures (make run-gesture)
 """
 
 from __future__ import annotations
@@ -288,6 +289,33 @@ def add_runshd_command(sub) -> argparse.ArgumentParser:
     return p
 
 
+def _cmd_rungesture(args: argparse.Namespace) -> int:
+    from sgevent.studies.run_gesture import run_gesture
+
+    run_gesture(args.data, quick=args.quick, root=args.root, runs=args.runs, name=args.name,
+                config_path=args.config, progress=not args.quiet)
+    return 0
+
+
+def _add_rungesture_command(sub) -> argparse.ArgumentParser:
+    from sgevent.studies.run_gesture import GESTURE_DATA_CHOICES
+
+    p = sub.add_parser("run-gesture", help="train a conv network on DVS Gesture (or synthetic gestures), "
+                                           "baseline, report")
+    p.add_argument("--data", choices=GESTURE_DATA_CHOICES, default="auto",
+                   help="auto: DVS Gesture if converted or unpacked under <root>/DVSGesture, else the synthetic "
+                        "gestures (default); dvs: the real set only; synth: the synthetic set")
+    p.add_argument("--quick", action="store_true",
+                   help="small data and configs/run_gesture_quick.json (smoke run)")
+    p.add_argument("--config", help="training configuration JSON (default configs/run_gesture[_quick].json)")
+    p.add_argument("--name", help="run name (default gesture-<data>[-quick]-<timestamp>)")
+    p.add_argument("--root", default="datasets", help="data root (default datasets)")
+    p.add_argument("--runs", default="runs", help="parent of run directories (default runs)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_rungesture)
+    return p
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sgevent", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -295,6 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_commands(sub)
     _add_train_command(sub)
     add_runshd_command(sub)
+    _add_rungesture_command(sub)
     _add_study_commands(sub)
     _add_toy_commands(sub)
     return p

@@ -356,3 +356,26 @@ def naive_traces_run(net, times, units, dt, t_end, learn_period, loss, label=Non
             above = l
     info = {"x": x_hist, "y_in": y_in_hist, "n_spikes": n_spikes, "readout": np.array(o_all)}
     return total, grads, info
+
+
+def naive_conv_signal(spec, w, v, b, Y):
+    """Signals ``x (n_post,)`` of a conv layer with per-channel bucket weights from its source
+    buckets ``Y (n_pre, K)``: pool the map, zero-pad it, slide the kernel (PyTorch's
+    cross-correlation), one output position at a time."""
+    c_in, h, wd = spec.in_shape
+    q = spec.pool
+    K = Y.shape[1]
+    m = Y.reshape(c_in, h, wd, K)[:, :h // q * q, :wd // q * q]
+    m = m.reshape(c_in, h // q, q, wd // q, q, K).sum(axis=(2, 4))
+    if spec.pool_mode == "avg":
+        m = m / (q * q)
+    p, k, s = spec.padding, spec.kernel, spec.stride
+    m = np.pad(m, ((0, 0), (p, p), (p, p), (0, 0)))
+    c_out, ho, wo = spec.out_shape
+    x = np.empty((c_out, ho, wo))
+    for co in range(c_out):
+        for oy in range(ho):
+            for ox in range(wo):
+                patch = m[:, oy * s:oy * s + k, ox * s:ox * s + k, :]  # (C, k, k, K)
+                x[co, oy, ox] = b[co] + np.einsum("cyxk,cyx,k->", patch, w[co], v[co])
+    return x.ravel()

@@ -20,6 +20,15 @@ over layers; ``*_off[l]`` gives the start of layer ``l``:
 * ``c, c1`` (n_post, R, K): read-out vectors and their derivative vectors (``A^T c`` or
   ``(D - I)^T c``); ``n0p, n0n, n2p, n2n`` (n_post, R): norms used by the spike search;
 * ``rates`` (L, K): the source cascade of each layer (continuous: ``1/tau``; grid: ``alpha``).
+
+Convolutional layers (``sparse[l]``)
+------------------------------------
+A conv layer (:mod:`sgevent.model.conv`) is stored by its connected pairs only, sorted by
+source: source ``i`` reaches the entries ``e = fo_ptr[ptr_off[l] + i] .. fo_ptr[ptr_off[l] + i + 1] - 1``
+(local to the layer), post ``fo_post[fo_off[l] + e]``, and its ``jump`` block is ``(nnz, R)``
+(``coef w[tap]`` per neuron, ``coef w[tap] v[tap, r]`` per synapse). A spike is delivered to
+its receptive field only (fan-out ``C' k^2``, never a dense row). Dense layers hold empty
+``fo_*`` blocks.
 """
 
 from __future__ import annotations
@@ -28,11 +37,14 @@ from typing import NamedTuple
 
 import numpy as np
 
+from sgevent.model.conv import entries
 from sgevent.model.network import Network
 from sgevent.numerics.crossing import search_coefficients
 from sgevent.numerics.propagator import cascade_matrix, grid_step_matrix
 
-__all__ = ["Built", "build"]
+__all__ = ["Built", "build", "LAZY_LOOKAHEAD"]
+
+LAZY_LOOKAHEAD = 2e-3  # s: how far a lazy (conv) layer's neuron is searched before a re-check (README)
 
 
 class Built(NamedTuple):
@@ -64,6 +76,13 @@ class Built(NamedTuple):
     b: np.ndarray            # flat (sum n_post,)
     post_off: np.ndarray     # (L+1,)
     h_in: float
+    sparse: np.ndarray       # (L,) bool: a conv layer, stored by entries
+    fo_ptr: np.ndarray       # flat (n_pre + 1,) per sparse layer: CSR pointers by source
+    ptr_off: np.ndarray      # (L+1,)
+    fo_post: np.ndarray      # flat (nnz,) per sparse layer: post of each entry
+    fo_off: np.ndarray       # (L+1,)
+    lookahead: float         # lazy layers' search horizon (s or steps; sgevent.engine.phases)
+    lazy: np.ndarray         # (L,) bool: a hidden conv layer whose neurons are brought one by one
 
 
 def _readout_vectors(net: Network, l: int) -> np.ndarray:
@@ -73,17 +92,25 @@ def _readout_vectors(net: Network, l: int) -> np.ndarray:
         c = np.zeros((n_post, K, K))
         c[:, np.arange(K), np.arange(K)] = 1.0
         return c
+    spec = net.conv[l]
+    if spec is not None:  # bucket weights per output channel
+        return np.repeat(net.v[l], n_post // spec.out_channels, axis=0)[:, None, :].copy()
     return net.v[l][:, None, :].copy()
 
 
-def _jump_weights(net: Network, l: int) -> np.ndarray:
+def _jump_weights(net: Network, l: int, ent) -> np.ndarray:
+    if ent is not None:  # (nnz, R): per entry
+        w_e = ent.coef * net.w[l].ravel()[ent.tap]
+        if net.per_synapse:
+            return np.ascontiguousarray(w_e[:, None] * net.v[l].reshape(-1, net.n_buckets)[ent.tap])
+        return np.ascontiguousarray(w_e[:, None])
     if net.per_synapse:
         # (n_post, n_pre, K) -> (n_pre, n_post, K)
         return np.ascontiguousarray((net.w[l][:, :, None] * net.v[l]).transpose(1, 0, 2))
     return np.ascontiguousarray(net.w[l].T[:, :, None])
 
 
-def build(net: Network, dt: float | None) -> Built:
+def build(net: Network, dt: float | None, lazy: bool = False) -> Built:
     """Lower ``net`` for the continuous model (``dt=None``) or the grid model of step ``dt``.
 
     Parameters
@@ -91,6 +118,8 @@ def build(net: Network, dt: float | None) -> Built:
     net : Network
     dt : float or None
         Grid step in seconds, or None for continuous time.
+    lazy : bool
+        Advance hidden conv layers neuron by neuron (``simulate(conv_mode=...)``).
 
     Returns
     -------
@@ -111,7 +140,13 @@ def build(net: Network, dt: float | None) -> Built:
     spike_gain = np.zeros(L)
     max_burst = np.zeros(L, dtype=np.int64)
     jumps, cs, c1s, n0p, n0n, n2p, n2n, bs = [], [], [], [], [], [], [], []
+    sparse = np.zeros(L, dtype=np.bool_)
+    ptrs, posts = [], []
     for l in range(L):
+        ent = None if net.conv[l] is None else entries(net.conv[l])
+        sparse[l] = ent is not None
+        ptrs.append(np.zeros(0, np.int64) if ent is None else ent.ptr)
+        posts.append(np.zeros(0, np.int64) if ent is None else ent.post)
         taus = net.taus[l]
         if grid:
             rates[l] = np.exp(-dt / taus)
@@ -127,14 +162,15 @@ def build(net: Network, dt: float | None) -> Built:
             theta_0[l], m_f[l], spike_gain[l], max_burst[l] = hp.theta_0, hp.m_f, hp.spike_gain, hp.max_burst
         c = _readout_vectors(net, l)                      # (n_post, R, K)
         c1, a0p, a0n, a2p, a2n = search_coefficients(c, G)
-        jumps.append(_jump_weights(net, l).ravel())
+        jumps.append(_jump_weights(net, l, ent).ravel())
         cs.append(c.ravel())
         c1s.append(c1.ravel())
         n0p.append(a0p.ravel())
         n0n.append(a0n.ravel())
         n2p.append(a2p.ravel())
         n2n.append(a2n.ravel())
-        bs.append(net.b[l])
+        spec = net.conv[l]
+        bs.append(net.b[l] if spec is None else np.repeat(net.b[l], sizes[l + 1] // spec.out_channels))
 
     def offsets(parts):
         return np.concatenate([[0], np.cumsum([p.size for p in parts])]).astype(np.int64)
@@ -147,4 +183,8 @@ def build(net: Network, dt: float | None) -> Built:
         c=np.concatenate(cs), c1=np.concatenate(c1s), c_off=offsets(cs),
         n0p=np.concatenate(n0p), n0n=np.concatenate(n0n), n2p=np.concatenate(n2p), n2n=np.concatenate(n2n),
         nr_off=offsets(n0p), b=np.concatenate(bs), post_off=offsets(bs), h_in=float(net.h_in),
+        sparse=sparse, fo_ptr=np.concatenate(ptrs), ptr_off=offsets(ptrs), fo_post=np.concatenate(posts),
+        fo_off=offsets(posts),
+        lookahead=max(1.0, float(np.floor(LAZY_LOOKAHEAD / dt))) if grid else LAZY_LOOKAHEAD,
+        lazy=sparse & (np.arange(L) < L - 1) & bool(lazy),
     )

@@ -10,21 +10,56 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from sgevent.engine.state import C_HSIZE, C_SEQ
+from sgevent.engine.state import C_HSIZE, C_N_TOUCHED, C_SEQ
 from sgevent.learn.traces import predict_gate
 from sgevent.numerics.crossing import Neuron, Workspace, next_crossing
 from sgevent.numerics.propagator import propagate
 from sgevent.numerics.queue import heap_push_compact
 from sgevent.numerics.unrolled import propagate_rows
 
-__all__ = ["bring_layer", "signal", "add_jump", "neuron_stats", "may_cross", "predict", "push_gate", "schedule"]
+__all__ = ["bring_layer", "bring_neuron", "is_lazy", "add_jump_lazy", "signal", "add_jump", "fan_out",
+           "neuron_stats", "may_cross", "predict", "push_gate", "schedule"]
+
+
+@njit(cache=True)
+def is_lazy(B, l):
+    """A hidden conv layer: its neurons are brought to the present one by one, when a spike
+    reaches them or their prediction pops, never all at every instant (module notes of
+    :mod:`sgevent.engine.phases`)."""
+    return B.lazy[l]
+
+
+@njit(cache=True)
+def bring_neuron(B, nr, sc, l, j, t):
+    """Bring neuron ``j`` of lazy layer ``l`` from ``nr.t_n`` to ``t``: the propagator on its
+    R rows, the own decays on ``y0`` and ``thd``. Writes ``nr``; returns 1 if it moved, else 0."""
+    g = B.post_off[l] + j
+    dtl = t - nr.t_n[g]
+    if dtl <= 0.0:
+        return 0
+    propagate(B.grid, B.rates[l], dtl, sc.P, sc.W1, sc.W2)
+    propagate_rows(sc.P, nr.z, B.c_off[l] + j * B.R * B.K, B.R, B.K, sc.zs[0])
+    if B.grid:
+        nr.y0[g] *= B.own0[l] ** dtl
+        nr.thd[g] *= B.own_th[l] ** dtl
+    else:
+        nr.y0[g] *= np.exp(-B.own0[l] * dtl)
+        nr.thd[g] *= np.exp(-B.own_th[l] * dtl)
+    nr.t_n[g] = t
+    return 1
 
 
 @njit(cache=True)
 def bring_layer(B, nr, sc, l, t):
     """Bring every neuron of layer ``l`` from ``nr.t_last[l]`` to ``t`` (s or steps): the
     exact propagator on the cascade states, the own decays on ``y0`` and ``thd`` (hidden
-    layers). Writes ``nr`` (the :class:`~sgevent.engine.state.NeuronState`)."""
+    layers); a lazy layer neuron by neuron (:func:`bring_neuron`). Writes ``nr`` (the
+    :class:`~sgevent.engine.state.NeuronState`)."""
+    if is_lazy(B, l):
+        for j in range(B.n_post[l]):
+            bring_neuron(B, nr, sc, l, j, t)
+        nr.t_last[l] = t
+        return
     dtl = t - nr.t_last[l]
     if dtl <= 0.0:
         return
@@ -60,14 +95,60 @@ def signal(B, l, j, z):
 
 
 @njit(cache=True)
+def fan_out(B, l, i):
+    """How many neurons of layer ``l`` a spike of source ``i`` reaches (its synaptic operations)."""
+    if B.sparse[l]:
+        return B.fo_ptr[B.ptr_off[l] + i + 1] - B.fo_ptr[B.ptr_off[l] + i]
+    return B.n_post[l]
+
+
+@njit(cache=True)
 def add_jump(B, l, i, height, z):
-    """Deliver a spike of height ``height`` from pre-neuron ``i`` to every neuron of layer ``l``."""
+    """Deliver a spike of height ``height`` from pre-neuron ``i`` to every neuron of layer ``l``
+    (a conv layer: to its receptive field's entries only)."""
     K = B.K
+    if B.sparse[l]:
+        R = B.R
+        pa = B.ptr_off[l] + i
+        fa = B.fo_off[l]
+        ja = B.jump_off[l]
+        za = B.c_off[l]
+        for e in range(B.fo_ptr[pa], B.fo_ptr[pa + 1]):
+            row = B.fo_post[fa + e] * R
+            for r in range(R):
+                z[za + (row + r) * K] += height * B.jump[ja + e * R + r]
+        return
     n_rows = B.n_post[l] * B.R
     ja = B.jump_off[l] + i * n_rows
     za = B.c_off[l]
     for row in range(n_rows):
         z[za + row * K] += height * B.jump[ja + row]
+
+
+@njit(cache=True)
+def add_jump_lazy(B, nr, sc, touched, ctr, l, i, height, t):
+    """Deliver a spike of source ``i`` to lazy layer ``l``: each neuron of its receptive field
+    is first brought to ``t``, then receives its jump and joins ``touched`` (once per instant:
+    ``nr.mark``; ``ctr[C_N_TOUCHED]`` counts them). Returns how many neurons were brought."""
+    K = B.K
+    R = B.R
+    pa = B.ptr_off[l] + i
+    fa = B.fo_off[l]
+    ja = B.jump_off[l]
+    za = B.c_off[l]
+    p0 = B.post_off[l]
+    moved = 0
+    for e in range(B.fo_ptr[pa], B.fo_ptr[pa + 1]):
+        j = B.fo_post[fa + e]
+        moved += bring_neuron(B, nr, sc, l, j, t)
+        if not nr.mark[p0 + j]:
+            nr.mark[p0 + j] = True
+            touched[ctr[C_N_TOUCHED]] = j
+            ctr[C_N_TOUCHED] += 1
+        row = j * R
+        for r in range(R):
+            nr.z[za + (row + r) * K] += height * B.jump[ja + e * R + r]
+    return moved
 
 
 @njit(cache=True)

@@ -32,7 +32,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from sgevent.engine.layer import predict, push_gate, schedule, signal
+from sgevent.engine.layer import is_lazy, predict, push_gate, schedule, signal
 from sgevent.engine.phases import (
     count_instant,
     deliver_inputs,
@@ -196,6 +196,18 @@ def _reaggregate(B, S):
         n_post = B.n_post[l]
         n_pre = B.n_pre[l]
         Y = S.learn.src[S.learn.s_off[l]:S.learn.s_off[l + 1]].reshape(n_pre, K)
+        if B.sparse[l]:  # z[post_e, r, k] = sum_e jump[e, r] Y[pre_e, k] over the entries
+            z = S.neurons.z
+            za, ja, fa, pa = B.c_off[l], B.jump_off[l], B.fo_off[l], B.ptr_off[l]
+            z[za:B.c_off[l + 1]] = 0.0
+            for i in range(n_pre):
+                for e in range(B.fo_ptr[pa + i], B.fo_ptr[pa + i + 1]):
+                    row = B.fo_post[fa + e] * R
+                    for r in range(R):
+                        h = B.jump[ja + e * R + r]
+                        for k in range(K):
+                            z[za + (row + r) * K + k] += h * Y[i, k]
+            continue
         J = B.jump[B.jump_off[l]:B.jump_off[l + 1]].reshape(n_pre, n_post * R)
         zl = S.neurons.z[B.c_off[l]:B.c_off[l + 1]].reshape(n_post * R, K)
         zl[:, :] = np.dot(J.T, Y)  # z[j, r, k] = sum_i jump[i, j, r] Y[i, k]
@@ -213,6 +225,7 @@ def after_update(B, LA, S, X, t):
     p_in = S.ctr[C_P_IN]
     horizon = min(X.in_t[p_in] if p_in < X.in_t.shape[0] else np.inf, X.t_end)
     for l in range(B.n_post.shape[0] - 1):
+        lazy = is_lazy(B, l)  # its predictions run to the end of the window (sgevent.engine.phases)
         for j in range(B.n_post[l]):
             g = B.post_off[l] + j
             if tr:
@@ -225,6 +238,11 @@ def after_update(B, LA, S, X, t):
                     S.out.stats[ST_GATES] += 1
                 push_gate(B, S.neurons, S.traces.gate, S.heap, S.ctr, sc, l, j, (t, horizon), X.tol)
             S.neurons.ver[g] += 1
-            s = predict(B, S.neurons, sc, l, j, t, horizon, X.tol)
+            h_abs = min(X.t_end, t + B.lookahead) if lazy else horizon
+            s = predict(B, S.neurons, sc, l, j, t, h_abs, X.tol)
+            S.neurons.recheck[g] = False
             if s < np.inf:
                 schedule(S.heap, S.neurons.ver, S.ctr, t + s, g)
+            elif lazy and h_abs < X.t_end:  # look again there (sgevent.engine.phases._check_lazy)
+                S.neurons.recheck[g] = True
+                schedule(S.heap, S.neurons.ver, S.ctr, h_abs, g)

@@ -27,39 +27,38 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from sgevent.engine.emit import error_at, fire, push_prediction, record, spike_source
 from sgevent.engine.layer import (
     add_jump,
+    add_jump_lazy,
     bring_layer,
+    fan_out,
+    is_lazy,
     may_cross,
     neuron_stats,
     predict,
     push_gate,
-    schedule,
     signal,
 )
+from sgevent.engine.lazy import check_lazy
 from sgevent.engine.state import (
     C_HSIZE,
     C_INPUT,
     C_MBUF,
-    C_N_EVENTS,
     C_N_FORCED,
     C_N_GATES,
     C_N_PREV,
     C_N_SPIKES,
     C_N_THIS,
+    C_N_TOUCHED,
     C_P_IN,
     C_P_RO,
     C_START,
     C_SYNCED,
-    INFO_LAYER,
-    INFO_NEURON,
-    INFO_TIME,
-    ST_COMPACTIONS,
     ST_GATES,
     ST_INPUTS,
     ST_INSTANTS,
     ST_PREDICTIONS,
-    ST_PUSHES,
     STATUS_BUDGET,
     STATUS_BURST,
     STATUS_OK,
@@ -222,10 +221,13 @@ def deliver_inputs(B, LA, S, sc, X, t):
     n_in = X.in_t.shape[0]
     has_input = p_in < n_in and X.in_t[p_in] == t
     ctr[C_INPUT] = 1 if has_input else 0
+    ctr[C_N_TOUCHED] = 0
     if not has_input:
         return
-    bring_layer(B, S.neurons, sc, 0, t)
-    S.out.updates[0] += B.n_post[0]
+    lazy = is_lazy(B, 0)
+    if not lazy:
+        bring_layer(B, S.neurons, sc, 0, t)
+        S.out.updates[0] += B.n_post[0]
     K = B.K
     z = S.neurons.z
     src = S.learn.src
@@ -235,8 +237,11 @@ def deliver_inputs(B, LA, S, sc, X, t):
         if LA.active:
             advance_source(B, S, sc, 0, u, t)
             src[s_off[0] + u * K] += B.h_in
-        add_jump(B, 0, u, B.h_in, z)
-        S.out.syn_ops[0] += B.n_post[0]
+        if lazy:
+            S.out.updates[0] += add_jump_lazy(B, S.neurons, sc, S.inst.touched, ctr, 0, u, B.h_in, t)
+        else:
+            add_jump(B, 0, u, B.h_in, z)
+        S.out.syn_ops[0] += fan_out(B, 0, u)
         S.out.stats[ST_INPUTS] += 1
         p_in += 1
     ctr[C_P_IN] = p_in
@@ -304,69 +309,14 @@ def switch_gates(B, LA, S, sc, X, t, horizon):
 
 
 @njit(cache=True)
-def _fire(y0, thd, g, x, force, hp):
-    """Fire neuron ``g`` while ``relu(x) - yhat0 >= theta`` (at least once if ``force``): a
-    burst; ``hp = (theta_0, spike_gain, m_f, max_burst)`` of its layer. Writes ``y0, thd``.
-    Returns the spike count (-1 past ``max_burst``) and the event's total height."""
-    theta_0, spike_gain, m_f, max_burst = hp
-    y = x if x > 0.0 else 0.0
-    theta = theta_0 + thd[g]
-    count = 0
-    height = 0.0
-    while force or y - y0[g] >= theta:
-        force = False
-        if count >= max_burst:
-            return -1, height
-        y0[g] += spike_gain * theta
-        height += spike_gain * theta
-        thd[g] += m_f * theta
-        theta = theta_0 + thd[g]
-        count += 1
-    return count, height
-
-
-@njit(cache=True)
-def _error_at(info, l, j, t):
-    """Where the loop stopped with an error (``out.info``)."""
-    info[INFO_LAYER] = l
-    info[INFO_NEURON] = j
-    info[INFO_TIME] = t
-
-
-@njit(cache=True)
-def _record(sp, ctr, l, j, t, height, count):
-    """Append the spike event to ``sp`` (capacity ensured by the loop) and count its spikes."""
-    n = ctr[C_N_EVENTS]
-    sp.t[n] = t
-    sp.h[n] = height
-    sp.l[n] = l
-    sp.n[n] = j
-    sp.c[n] = count
-    ctr[C_N_EVENTS] = n + 1
-    ctr[C_N_SPIKES] += count
-
-
-@njit(cache=True)
-def _spike_source(B, S, sc, l, j, t, height):
-    """Learning: bring neuron j of hidden layer l (a source of layer l+1) to ``t``, add the height."""
-    advance_source(B, S, sc, l + 1, j, t)
-    S.learn.src[S.learn.s_off[l + 1] + j * B.K] += height
-
-
-@njit(cache=True)
-def _push_prediction(heap, ver, ctr, stats, t_s, g):
-    """Push neuron g's prediction at ``t_s``, counting pushes and compactions."""
-    if schedule(heap, ver, ctr, t_s, g):
-        stats[ST_COMPACTIONS] += 1
-    stats[ST_PUSHES] += 1
-
-
-@njit(cache=True)
-def _layer_flags(S, l):
+def _layer_flags(B, S, l):
     """``(touched, check_all)`` of hidden layer ``l`` at this instant: it received spikes (layer
-    0: inputs), and every neuron is to be checked (input or start instant, or touched)."""
+    0: inputs), and every neuron is to be checked (input or start instant, or touched). A lazy
+    layer checks every neuron at the start instant only (its touched neurons are listed)."""
     has_input = S.ctr[C_INPUT] == 1
     touched = has_input if l == 0 else S.ctr[C_N_PREV] > 0
+    if is_lazy(B, l):
+        return touched, S.ctr[C_START] == 1
     return touched, has_input or touched or S.ctr[C_START] == 1
 
 
@@ -386,12 +336,20 @@ def _deliver_below(B, S, sc, l, t):
     """Bring hidden layer l to ``t`` (layer 0 was, with the inputs) and add the spikes of the
     layer below (``inst.cur_ids[:C_N_PREV]``)."""
     n_post = B.n_post[l]
+    if is_lazy(B, l):  # the receptive fields only, each neuron brought to t as it is reached
+        if l > 0:
+            S.ctr[C_N_TOUCHED] = 0
+        for q in range(S.ctr[C_N_PREV]):
+            i = S.inst.cur_ids[q]
+            S.out.updates[l] += add_jump_lazy(B, S.neurons, sc, S.inst.touched, S.ctr, l, i, S.inst.cur_h[q], t)
+            S.out.syn_ops[l] += fan_out(B, l, i)
+        return
     if l > 0 or S.ctr[C_INPUT] == 0:
         bring_layer(B, S.neurons, sc, l, t)
         S.out.updates[l] += n_post
     for q in range(S.ctr[C_N_PREV]):
         add_jump(B, l, S.inst.cur_ids[q], S.inst.cur_h[q], S.neurons.z)
-        S.out.syn_ops[l] += n_post
+        S.out.syn_ops[l] += fan_out(B, l, S.inst.cur_ids[q])
 
 
 @njit(cache=True, inline="always")
@@ -404,7 +362,7 @@ def _check_neurons(B, LA, S, sc, X, sp, l, when):
     nr, ctr, info, stats = S.neurons, S.ctr, S.out.info, S.out.stats
     heap, cur_ids, cur_h, forced_ids = S.heap, S.inst.cur_ids, S.inst.cur_h, S.inst.forced_ids
     z, y0, thd, ver, forced, gate = nr.z, nr.y0, nr.thd, nr.ver, nr.forced, S.traces.gate
-    touched, check_all = _layer_flags(S, l)
+    touched, check_all = _layer_flags(B, S, l)
     tr = LA.active and LA.traces
     hp = (B.theta_0[l], B.spike_gain[l], B.m_f[l], B.max_burst[l])
     p0, n_post, n_prev = B.post_off[l], B.n_post[l], ctr[C_N_PREV]
@@ -422,19 +380,19 @@ def _check_neurons(B, LA, S, sc, X, sp, l, when):
                 _check_gate(B, LA, S, sc, l, j, t, st[0])
             if check_all:
                 push_gate(B, nr, gate, heap, ctr, sc, l, j, when, X.tol)
-        count, height = _fire(y0, thd, g, st[0], force, hp)
+        count, height = fire(y0, thd, g, st[0], force, hp)
         if count < 0:
-            _error_at(info, l, j, t)
+            error_at(info, l, j, t)
             return STATUS_BURST
         if count > 0:
-            _record(sp, ctr, l, j, t, height, count)
+            record(sp, ctr, l, j, t, height, count)
             if LA.active:
-                _spike_source(B, S, sc, l, j, t, height)
+                spike_source(B, S, sc, l, j, t, height)
             cur_ids[n_prev + n_this] = j
             cur_h[n_prev + n_this] = height
             n_this += 1
             if ctr[C_N_SPIKES] > X.spike_budget:
-                _error_at(info, l, j, t)
+                error_at(info, l, j, t)
                 return STATUS_BUDGET
         # re-predict: a new version, and the next crossing unless the bound rules it out
         ver[g] += 1
@@ -442,10 +400,10 @@ def _check_neurons(B, LA, S, sc, X, sp, l, when):
         if may_cross(B, l, st, y0[g], thd[g], when[1] - t):
             s = predict(B, nr, sc, l, j, t, when[1], X.tol)
             if s != s:
-                _error_at(info, l, j, t)
+                error_at(info, l, j, t)
                 return STATUS_SEARCH
             if s < np.inf:
-                _push_prediction(heap, ver, ctr, stats, t + s, g)
+                push_prediction(heap, ver, ctr, stats, t + s, g)
     ctr[C_N_THIS] = n_this
     return STATUS_OK
 
@@ -459,11 +417,16 @@ def update_hidden(B, LA, S, sc, X, sp, l, when):
     the crossing). This layer's spikes (``sp`` and ``inst.cur_ids``) become the next layer's
     input. Returns a status."""
     ctr = S.ctr
-    if not _layer_flags(S, l)[1] and _in_layer(B, S, l) == 0:
+    lazy = is_lazy(B, l)
+    touched, check_all = _layer_flags(B, S, l)
+    if not (check_all or (lazy and touched)) and _in_layer(B, S, l) == 0:
         ctr[C_N_PREV] = 0
         return STATUS_OK
     _deliver_below(B, S, sc, l, when[0])
-    status = _check_neurons(B, LA, S, sc, X, sp, l, when)
+    if lazy:
+        status = check_lazy(B, LA, S, sc, X, sp, l, when[0])
+    else:
+        status = _check_neurons(B, LA, S, sc, X, sp, l, when)
     if status != STATUS_OK:
         return status
     n_prev, n_this = ctr[C_N_PREV], ctr[C_N_THIS]
@@ -487,7 +450,7 @@ def deliver_to_readout(B, S, sc, t):
     S.out.updates[lr] += n_out
     for q in range(n_prev):
         add_jump(B, lr, S.inst.cur_ids[q], S.inst.cur_h[q], S.neurons.z)
-        S.out.syn_ops[lr] += n_out
+        S.out.syn_ops[lr] += fan_out(B, lr, S.inst.cur_ids[q])
 
 
 @njit(cache=True, inline="always")

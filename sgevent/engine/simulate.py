@@ -42,6 +42,8 @@ from sgevent.model.result import LayerSpikes, SimulationResult
 
 __all__ = ["simulate", "prepare_inputs"]
 
+CONV_MODES = ("auto", "lazy", "layer")
+
 
 def prepare_inputs(net: Network, times, units, dt, t_end, readout_times, learn_period=None):
     """Validate arguments and convert them to the kernel's clock.
@@ -85,6 +87,7 @@ def simulate(
     optimizer=None,
     update_every: int = 1,
     spike_budget: int = DEFAULT_SPIKE_BUDGET,
+    conv_mode: str = "auto",
 ) -> SimulationResult:
     """Simulate one sample with the event-driven engine.
 
@@ -121,6 +124,12 @@ def simulate(
         Most hidden spikes of the sample, summed over hidden layers and counted spike by spike
         (default 10,000,000): a guard against runaway activity (e.g. diverged weights), whose
         cost would otherwise grow without bound.
+    conv_mode : {"auto", "lazy", "layer"}
+        How hidden conv layers are advanced (:mod:`sgevent.engine.phases`): ``"lazy"`` brings
+        only the neurons a spike reaches (or whose prediction pops) to the present, one by one;
+        ``"layer"`` brings the whole layer at every instant, as dense layers are. Both give the
+        same spikes (tests). ``"auto"`` (default): lazy in continuous time, layer on a grid,
+        which was faster on the network of ``bench/conv_forward.py`` (README).
 
     Returns
     -------
@@ -143,6 +152,9 @@ def simulate(
         converge (a bug; please report).
     """
     _check_options(learn, readout_times, optimizer, update_every, spike_budget)
+    if conv_mode not in CONV_MODES:
+        raise ConfigError(f"conv_mode must be one of {CONV_MODES}, got {conv_mode!r}")
+    lazy = (dt is None) if conv_mode == "auto" else conv_mode == "lazy"
     in_t, in_u, t_end, ro_k, order, ro_req, t_end_k = prepare_inputs(
         net, times, units, dt, t_end, readout_times, learn_period=None if learn is None else learn.learn_period
     )
@@ -153,7 +165,7 @@ def simulate(
     X = RunArgs(in_t=in_t, in_u=in_u, t_end=float(t_end_k), ro_t=ro_k, tol=TIME_TOL, stop_at=-1,
                 spike_budget=int(spike_budget))
     e_first = 0 if learn is None else first_loss_event(learn.loss, ro_k, in_t[0] if in_t.size else None)
-    lower = partial(_lower, net, dt, learn, label, target, (ro_k.size, e_first))
+    lower = partial(_lower, net, dt, learn, label, target, (ro_k.size, e_first), lazy)
     B, LA = lower()
     S = init_state(B, LA, ro_k.size)
     n_hid = int(B.post_off[-2])
@@ -200,11 +212,12 @@ def _check_options(learn, readout_times, optimizer, update_every, spike_budget) 
         raise ConfigError(f"spike_budget must be an integer >= 1 (hidden spikes per sample), got {spike_budget!r}")
 
 
-def _lower(net: Network, dt, learn, label, target, events: tuple[int, int]):
+def _lower(net: Network, dt, learn, label, target, events: tuple[int, int], lazy: bool):
     """The kernel's parameters: the built network and the learning inputs (``events``: the
-    number of learning events and the first one in the loss)."""
+    number of learning events and the first one in the loss; ``lazy``: conv layers advanced
+    neuron by neuron)."""
     LA = no_learning(net) if learn is None else make_learn_args(net, learn, events[0], label, target, events[1])
-    return build(net, dt), LA
+    return build(net, dt, lazy=lazy), LA
 
 
 def _run_chunks(net: Network, params, S, X, lower, optimizer, update_every: int):

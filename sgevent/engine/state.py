@@ -32,7 +32,7 @@ from sgevent.numerics.queue import Heap
 
 __all__ = ["EngineState", "NeuronState", "Instant", "Outputs", "RunArgs", "init_state", "state_arrays",
            "C_P_IN", "C_P_RO", "C_SEQ", "C_HSIZE", "C_MBUF", "C_START", "C_INPUT", "C_N_PREV", "C_N_FORCED",
-           "C_N_GATES", "C_SYNCED", "C_N_EVENTS", "C_N_THIS", "C_N_SPIKES", "ST_INSTANTS", "ST_INPUTS",
+           "C_N_GATES", "C_SYNCED", "C_N_EVENTS", "C_N_THIS", "C_N_SPIKES", "C_N_TOUCHED", "ST_INSTANTS", "ST_INPUTS",
            "ST_PREDICTIONS", "ST_PUSHES", "ST_COMPACTIONS", "ST_GATES", "INFO_LAYER", "INFO_NEURON", "INFO_TIME",
            "STATUS_OK", "STATUS_BURST", "STATUS_SEARCH", "STATUS_PAUSED", "STATUS_BUDGET"]
 
@@ -45,7 +45,9 @@ C_P_IN, C_P_RO, C_SEQ, C_HSIZE, C_MBUF, C_START, C_N_SPIKES = 0, 1, 2, 3, 4, 5, 
 C_INPUT, C_N_PREV, C_N_FORCED, C_N_GATES, C_SYNCED = 7, 8, 9, 10, 11
 # Per chunk: spike events recorded. Per layer: spikes of the layer being updated.
 C_N_EVENTS, C_N_THIS = 12, 13
-N_CTR = 14
+# Per layer (lazy conv layers): neurons that received a jump at this instant (inst.touched[:n]).
+C_N_TOUCHED = 14
+N_CTR = 15
 
 # out.stats slots
 ST_INSTANTS, ST_INPUTS, ST_PREDICTIONS, ST_PUSHES, ST_COMPACTIONS, ST_GATES = 0, 1, 2, 3, 4, 5
@@ -68,6 +70,9 @@ class NeuronState(NamedTuple):
     ver: np.ndarray        # int64 prediction version per neuron (traces: then per gate, n_tot + g)
     forced: np.ndarray     # bool: a valid prediction popped at this instant
     t_last: np.ndarray     # (L,) time each layer was last brought up to date
+    t_n: np.ndarray        # time of each neuron's state (lazy conv layers: neurons are brought one by one)
+    mark: np.ndarray       # bool: the neuron is in inst.touched (lazy conv layers)
+    recheck: np.ndarray    # bool: its pending prediction is a re-check, not a proven crossing (lazy layers)
 
 
 class Instant(NamedTuple):
@@ -77,6 +82,7 @@ class Instant(NamedTuple):
     cur_h: np.ndarray      # their event heights
     forced_ids: np.ndarray  # int64: neurons whose valid prediction popped
     gate_ids: np.ndarray   # int64: gate switches popped (traces)
+    touched: np.ndarray    # int64: neurons of a lazy conv layer that received a jump at this instant
 
 
 class Outputs(NamedTuple):
@@ -134,6 +140,11 @@ def _offsets(B, LA):
         h_off[l + 1] = h_off[l] + (B.n_pre[l] * K * Km if tr and l < L - 1 else 0)
         dd_off[l + 1] = dd_off[l] + (B.n_post[l] * B.n_pre[l] * K * Km if tr and l < L - 1 else 0)
         s_off[l + 1] = s_off[l] + (B.n_pre[l] * K if act else 0)
+        if B.sparse[l]:  # a conv layer accumulates per entry, without buffers
+            d_off[l + 1] = d_off[l]
+            y_off[l + 1] = y_off[l]
+            g_off[l + 1] = g_off[l] + (K * (B.fo_off[l + 1] - B.fo_off[l]) if act else 0)
+            continue
         d_off[l + 1] = d_off[l] + B.n_post[l] * M
         y_off[l + 1] = y_off[l] + K * M * B.n_pre[l]
         g_off[l + 1] = g_off[l] + (K * B.n_post[l] * B.n_pre[l] if act else 0)
@@ -177,12 +188,14 @@ def init_state(B, LA, n_ro):
     neurons = NeuronState(
         z=np.zeros(B.c_off[L]), y0=np.zeros(n_tot), thd=np.zeros(n_tot),
         ver=np.zeros(2 * n_tot if tr else n_tot, dtype=np.int64), forced=np.zeros(n_tot, dtype=np.bool_),
-        t_last=np.zeros(L),
+        t_last=np.zeros(L), t_n=np.zeros(n_tot), mark=np.zeros(n_tot, dtype=np.bool_),
+        recheck=np.zeros(n_tot, dtype=np.bool_),
     )
     heap = Heap(t=np.empty(cap), seq=np.empty(cap, dtype=np.int64), nid=np.empty(cap, dtype=np.int64),
                 ver=np.empty(cap, dtype=np.int64))
     inst = Instant(cur_ids=np.empty(n_tot, dtype=np.int64), cur_h=np.empty(n_tot),
-                   forced_ids=np.empty(n_tot, dtype=np.int64), gate_ids=np.empty(n_tot, dtype=np.int64))
+                   forced_ids=np.empty(n_tot, dtype=np.int64), gate_ids=np.empty(n_tot, dtype=np.int64),
+                   touched=np.empty(n_tot, dtype=np.int64))
     out = Outputs(ro=np.zeros((n_ro, B.n_post[L - 1])), loss=np.zeros(1), stats=np.zeros(N_STATS, dtype=np.int64),
                   syn_ops=np.zeros(L, dtype=np.int64), updates=np.zeros(L, dtype=np.int64), info=np.zeros(3))
     return EngineState(

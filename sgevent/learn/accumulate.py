@@ -35,7 +35,9 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from sgevent.errors import ConfigError
 from sgevent.learn.traces import h_apply, h_props
+from sgevent.model.conv import entries, reduce_gradients
 from sgevent.model.network import Network
 from sgevent.numerics.propagator import propagate
 
@@ -93,6 +95,12 @@ class LearnState(NamedTuple):
 
 
 def _backward_weights(net: Network, l: int, backward: str) -> np.ndarray:
+    spec = net.conv[l]
+    if spec is not None:  # per entry (sgevent.engine.build): coef w[tap] g[tap or channel]
+        ent = entries(spec)
+        v = net.v[l].reshape(-1, net.n_buckets)[ent.tap] if net.per_synapse else net.v[l][ent.chan]
+        g = v[:, 0] if backward == "instant" else v.sum(axis=1)
+        return np.ascontiguousarray(ent.coef * net.w[l].ravel()[ent.tap] * g)
     w, v = net.w[l], net.v[l]
     if net.per_synapse:
         g = v[:, :, 0] if backward == "instant" else v.sum(axis=2)
@@ -117,6 +125,8 @@ def make_learn_args(net: Network, spec, n_events: int, label, target, e_first: i
     """Kernel inputs for learning with ``spec`` (a :class:`sgevent.learn.spec.LearnSpec`);
     ``e_first`` from :func:`sgevent.learn.spec.first_loss_event`."""
     traces = spec.backward == "traces"
+    if traces and net.has_conv:
+        raise ConfigError("backward='traces' is not available with convolutional layers; use 'instant' or 'steady'")
     n_hidden = sum(net.hidden)
     rate = spec.rate_penalty / ((n_events - e_first) * n_hidden) if spec.rate_penalty > 0 else 0.0
     # with traces the error between hidden layers is the instant rule (sgevent.learn.traces)
@@ -218,6 +228,22 @@ def sync_sources(B, S, sc, t, only):
 
 
 @njit(cache=True)
+def _deltas_below_conv(B, LA, xs, deltas, l):
+    """Hidden layer ``l``'s deltas when layer ``l + 1`` is a conv layer: each neuron sums the
+    deltas of its receptive-field entries (``wg`` per entry), as :func:`_backward_deltas`."""
+    wge = LA.wg[LA.wg_off[l + 1]:LA.wg_off[l + 2]]
+    pa, fa, up = B.ptr_off[l + 1], B.fo_off[l + 1], B.post_off[l + 1]
+    for i in range(B.n_post[l]):
+        acc = 0.0
+        if xs[B.post_off[l] + i] > 0.0:
+            for e in range(B.fo_ptr[pa + i], B.fo_ptr[pa + i + 1]):
+                acc += deltas[up + B.fo_post[fa + e]] * wge[e]
+            if LA.rate != 0.0:
+                acc += LA.rate
+        deltas[B.post_off[l] + i] = acc
+
+
+@njit(cache=True)
 def _backward_deltas(B, LA, delta_out, xs, deltas):
     """``deltas`` (post_off layout) of every layer from the readout's ``delta_out`` (module
     notes of :mod:`sgevent.learn.spec`), each hidden one with the rate penalty's ``LA.rate``."""
@@ -228,8 +254,11 @@ def _backward_deltas(B, LA, delta_out, xs, deltas):
     for l in range(L - 2, -1, -1):
         n_post = B.n_post[l]
         n_up = B.n_post[l + 1]
-        wg = LA.wg[LA.wg_off[l + 1]:LA.wg_off[l + 2]].reshape(n_up, n_post)
         up = B.post_off[l + 1]
+        if B.sparse[l + 1]:  # the layer above is a conv layer
+            _deltas_below_conv(B, LA, xs, deltas, l)
+            continue
+        wg = LA.wg[LA.wg_off[l + 1]:LA.wg_off[l + 2]].reshape(n_up, n_post)
         for i in range(n_post):
             acc = 0.0
             if xs[B.post_off[l] + i] > 0.0:
@@ -268,6 +297,9 @@ def push_event(B, LA, S, delta_out, xs, src, m):
     for l in range(L):
         n_post = B.n_post[l]
         n_pre = B.n_pre[l]
+        if B.sparse[l]:
+            _push_entries(B, Ls, deltas, src, l)
+            continue
         dl = Ls.dbuf[Ls.d_off[l]:Ls.d_off[l + 1]].reshape(n_post, Mc)
         yl = Ls.ybuf[Ls.y_off[l]:Ls.y_off[l + 1]].reshape(K, Mc, n_pre)
         for j in range(n_post):
@@ -277,6 +309,25 @@ def push_event(B, LA, S, delta_out, xs, src, m):
         for k in range(K):
             for i in range(n_pre):
                 yl[k, col, i] = src[Ls.s_off[l] + i * K + k]
+
+
+@njit(cache=True)
+def _push_entries(B, Ls, deltas, src, l):
+    """Conv layer ``l``: ``G[k, e] += delta[post_e] Y[pre_e, k]`` for every entry (the dense
+    accumulator restricted to the connected pairs, ``K nnz`` MACs) and ``db += delta``."""
+    K = B.K
+    nnz = B.fo_off[l + 1] - B.fo_off[l]
+    Gl = Ls.G[Ls.g_off[l]:Ls.g_off[l + 1]]
+    p0, pa, fa = B.post_off[l], B.ptr_off[l], B.fo_off[l]
+    for j in range(B.n_post[l]):
+        Ls.db[p0 + j] += deltas[p0 + j]
+    for i in range(B.n_pre[l]):
+        a = Ls.s_off[l] + i * K
+        for e in range(B.fo_ptr[pa + i], B.fo_ptr[pa + i + 1]):
+            dv = deltas[p0 + B.fo_post[fa + e]]
+            if dv != 0.0:
+                for k in range(K):
+                    Gl[k * nnz + e] += dv * src[a + k]
 
 
 @njit(cache=True)
@@ -290,6 +341,8 @@ def flush(B, LA, S):
     for l in range(L):
         n_post = B.n_post[l]
         n_pre = B.n_pre[l]
+        if B.sparse[l]:  # accumulated at each event (_push_entries)
+            continue
         Gl = Ls.G[Ls.g_off[l]:Ls.g_off[l + 1]].reshape(K, n_post, n_pre)
         dl = Ls.dbuf[Ls.d_off[l]:Ls.d_off[l + 1]].reshape(n_post, M)
         yl = Ls.ybuf[Ls.y_off[l]:Ls.y_off[l + 1]].reshape(K, M, n_pre)
@@ -307,6 +360,18 @@ def grads_from_accumulators(net: Network, G: np.ndarray, db: np.ndarray) -> list
     g0 = b0 = 0
     for l in range(net.n_layers):
         n_pre, n_post = sizes[l], sizes[l + 1]
+        spec = net.conv[l]
+        if spec is not None:
+            ent = entries(spec)
+            nnz = ent.pre.shape[0]
+            Ge = G[g0:g0 + K * nnz].reshape(K, nnz)
+            g0 += K * nnz
+            g = reduce_gradients(spec, ent, net.w[l], net.v[l], net.per_synapse, Ge, db[b0:b0 + n_post])
+            if not net.bias[l]:
+                g["b"] = np.zeros_like(g["b"])
+            b0 += n_post
+            out.append(g)
+            continue
         Gl = G[g0:g0 + K * n_post * n_pre].reshape(K, n_post, n_pre)
         g0 += K * n_post * n_pre
         w, v = net.w[l], net.v[l]

@@ -12,6 +12,9 @@ cascade of source ``s``; a hidden neuron's own bucket 0 (its sigma-delta reconst
 
 Shapes: ``w[l]`` is ``(n_post, n_pre)``; ``v[l]`` is ``(n_post, K)`` with per-neuron bucket
 weights or ``(n_post, n_pre, K)`` with per-synapse bucket weights; ``b[l]`` is ``(n_post,)``.
+A convolutional layer (``conv[l]`` a :class:`~sgevent.model.conv.Conv2d`) holds shared
+parameters instead: ``w[l]`` ``(C', C, k, k)``, ``v[l]`` ``(C', K)`` or ``(C', C, k, k, K)``,
+``b[l]`` ``(C',)``; :meth:`Network.dense_params` gives the dense layer it is.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from sgevent.errors import ConfigError
+from sgevent.model.conv import Conv2d, dense_equivalent, entries, init_conv_params
 
 __all__ = ["Network", "HiddenParams", "default_taus"]
 
@@ -86,6 +90,16 @@ class HiddenParams:
             raise ConfigError(f"{where}: max_burst must be an integer >= 1, got {self.max_burst}")
 
 
+def _init_layer(n_pre: int, n_post: int, spec: Conv2d | None, K: int, per_synapse: bool, gain: float,
+                rng: np.random.Generator):
+    """Initial ``(w, v, b)`` of one layer (see :meth:`Network.create`)."""
+    if spec is not None:
+        return init_conv_params(spec, K, per_synapse, gain, rng)
+    w = rng.normal(0.0, gain / np.sqrt(n_pre), size=(n_post, n_pre))
+    v_shape = (n_post, n_pre, K) if per_synapse else (n_post, K)
+    return w, 1.0 / K + rng.normal(0.0, 0.5 / K, size=v_shape), np.zeros(n_post)
+
+
 @dataclass
 class Network:
     """A feed-forward SpikingGamma network (parameters only).
@@ -113,6 +127,8 @@ class Network:
         Whether each layer's bias is used (and trained); a unused bias is held at 0.
     h_in : float
         Spike height of input channels.
+    conv : tuple of (Conv2d or None)
+        Per layer: its convolution (shared weights, sparse fan-out) or None for a dense layer.
     """
 
     n_in: int
@@ -127,6 +143,7 @@ class Network:
     bias: tuple[bool, ...] = ()
     h_in: float = 1.0
     meta: dict[str, Any] = field(default_factory=dict)
+    conv: tuple[Conv2d | None, ...] = ()
 
     def __post_init__(self) -> None:
         self.hidden = tuple(int(h) for h in self.hidden)
@@ -138,6 +155,9 @@ class Network:
             self.bias = tuple([False] * len(self.hidden) + [True])
         self.bias = tuple(bool(x) for x in self.bias)
         self.hidden_params = tuple(self.hidden_params)
+        if not self.conv:
+            self.conv = tuple([None] * (len(self.hidden) + 1))
+        self.conv = tuple(self.conv)
         self.validate()
 
     # ------------------------------------------------------------------ properties
@@ -156,6 +176,39 @@ class Network:
         """Sizes of all sources and layers: (n_in, *hidden, n_out)."""
         return (self.n_in, *self.hidden, self.n_out)
 
+    @property
+    def has_conv(self) -> bool:
+        """Whether any layer is convolutional."""
+        return any(c is not None for c in self.conv)
+
+    def dense_params(self, l: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(w, v, b)`` of layer ``l`` as a dense layer (a conv layer's dense equivalent:
+        :func:`sgevent.model.conv.dense_equivalent`)."""
+        spec = self.conv[l]
+        if spec is None:
+            return self.w[l], self.v[l], self.b[l]
+        return dense_equivalent(spec, self.w[l], self.v[l], self.b[l], self.per_synapse)
+
+    def as_dense(self) -> "Network":
+        """The same network with every conv layer replaced by its dense equivalent (what the
+        clock-driven reference runs; gradients map back with
+        :func:`sgevent.model.conv.reduce_dense_gradients`)."""
+        if not self.has_conv:
+            return self
+        params = [self.dense_params(l) for l in range(self.n_layers)]
+        return Network(
+            n_in=self.n_in, hidden=self.hidden, n_out=self.n_out, taus=self.taus,
+            w=[p[0] for p in params], v=[p[1] for p in params], b=[p[2] for p in params],
+            hidden_params=self.hidden_params, per_synapse=self.per_synapse, bias=self.bias, h_in=self.h_in,
+        )
+
+    def fan_out(self, l: int) -> np.ndarray:
+        """``(n_pre,)`` int64: how many post-neurons of layer ``l`` each source reaches."""
+        spec = self.conv[l]
+        if spec is None:
+            return np.full(self.sizes[l], self.sizes[l + 1], dtype=np.int64)
+        return np.diff(entries(spec).ptr)
+
     # ------------------------------------------------------------------ validation
     def validate(self) -> None:
         """Check every shape and value; raise :class:`ConfigError` naming the field."""
@@ -166,7 +219,10 @@ class Network:
         K = self._validate_taus()
         self._validate_counts()
         for l in range(self.n_layers):
-            self._validate_layer(l, K)
+            if self.conv[l] is None:
+                self._validate_layer(l, K)
+            else:
+                self._validate_conv_layer(l, K)
         for l, hp in enumerate(self.hidden_params):
             if not isinstance(hp, HiddenParams):
                 raise ConfigError(f"hidden_params[{l}] must be a HiddenParams, got {type(hp).__name__}")
@@ -205,6 +261,8 @@ class Network:
             )
         if len(self.bias) != n_layers:
             raise ConfigError(f"bias must hold {n_layers} flags, got {len(self.bias)}")
+        if len(self.conv) != n_layers:
+            raise ConfigError(f"conv must hold {n_layers} entries (a Conv2d or None per layer), got {len(self.conv)}")
 
     def _validate_layer(self, l: int, K: int) -> None:
         """Shapes and finite values of layer ``l``'s ``w``, ``v``, ``b``; ``b`` zero when unused."""
@@ -218,6 +276,30 @@ class Network:
         if self.b[l].shape != (n_post,):
             raise ConfigError(f"b[{l}] must have shape ({n_post},), got {self.b[l].shape}")
         for name, a in (("w", self.w[l]), ("v", self.v[l]), ("b", self.b[l])):
+            if not np.all(np.isfinite(a)):
+                raise ConfigError(f"{name}[{l}] holds non-finite values")
+        if not self.bias[l] and np.any(self.b[l] != 0):
+            raise ConfigError(f"b[{l}] must be zero when bias[{l}] is False")
+
+    def _validate_conv_layer(self, l: int, K: int) -> None:
+        """Layer ``l`` is a convolution: sizes from its geometry, shared parameter shapes."""
+        spec = self.conv[l]
+        if not isinstance(spec, Conv2d):
+            raise ConfigError(f"conv[{l}] must be a Conv2d or None, got {type(spec).__name__}")
+        spec.validate(f"conv[{l}]")
+        n_pre, n_post = self.sizes[l], self.sizes[l + 1]
+        if spec.n_pre != n_pre:
+            raise ConfigError(
+                f"conv[{l}] reads a {spec.in_shape} map ({spec.n_pre} sources) but its source has {n_pre}"
+            )
+        if spec.n_post != n_post:
+            raise ConfigError(
+                f"conv[{l}] makes a {spec.out_shape} map ({spec.n_post} neurons) but the layer has {n_post}"
+            )
+        for name, a, shape in (("w", self.w[l], spec.w_shape), ("v", self.v[l], spec.v_shape(K, self.per_synapse)),
+                               ("b", self.b[l], (spec.out_channels,))):
+            if a.shape != shape:
+                raise ConfigError(f"{name}[{l}] of conv layer {l} must have shape {shape}, got {a.shape}")
             if not np.all(np.isfinite(a)):
                 raise ConfigError(f"{name}[{l}] holds non-finite values")
         if not self.bias[l] and np.any(self.b[l] != 0):
@@ -246,6 +328,7 @@ class Network:
         readout_bias: bool = True,
         h_in: float = 1.0,
         weight_gain: float = 1.0,
+        conv: Sequence[Conv2d | None] | None = None,
     ) -> "Network":
         """Build a network with documented default time constants, thresholds and weights.
 
@@ -275,6 +358,9 @@ class Network:
             Input spike height (default 1).
         weight_gain : float
             Scale of the initial weights.
+        conv : sequence of (Conv2d or None), one per layer, optional
+            Convolutional layers (their sizes must match ``n_in``, ``hidden``, ``n_out``; see
+            :meth:`create_conv`); weights from :func:`sgevent.model.conv.init_conv_params`.
 
         Returns
         -------
@@ -323,19 +409,61 @@ class Network:
             for l in range(len(hidden_t))
         )
         sizes = (int(n_in), *hidden_t, int(n_out))
+        conv_t = tuple(conv) if conv is not None else tuple([None] * n_layers)
         w, v, b = [], [], []
         for l in range(n_layers):
-            n_pre, n_post = sizes[l], sizes[l + 1]
-            g = 2.0 if l < n_layers - 1 else 1.0
-            w.append(rng.normal(0.0, weight_gain * np.sqrt(g / n_pre), size=(n_post, n_pre)))
-            v_shape = (n_post, n_pre, K) if per_synapse else (n_post, K)
-            v.append(1.0 / K + rng.normal(0.0, 0.5 / K, size=v_shape))
-            b.append(np.zeros(n_post))
+            gain = weight_gain * np.sqrt(2.0 if l < n_layers - 1 else 1.0)
+            spec = conv_t[l] if l < len(conv_t) else None  # a wrong length is reported below
+            wl, vl, bl = _init_layer(sizes[l], sizes[l + 1], spec, K, per_synapse, gain, rng)
+            w.append(wl)
+            v.append(vl)
+            b.append(bl)
         bias = tuple([bool(hidden_bias)] * len(hidden_t) + [bool(readout_bias)])
         return cls(
             n_in=int(n_in), hidden=hidden_t, n_out=int(n_out), taus=taus_t, w=w, v=v, b=b,
-            hidden_params=hps, per_synapse=bool(per_synapse), bias=bias, h_in=float(h_in),
+            hidden_params=hps, per_synapse=bool(per_synapse), bias=bias, h_in=float(h_in), conv=conv_t,
         )
+
+    @classmethod
+    def create_conv(
+        cls,
+        in_shape: Sequence[int],
+        convs: Sequence[dict[str, Any]],
+        n_out: int,
+        dense: Sequence[int] = (),
+        **kwargs: Any,
+    ) -> "Network":
+        """A convolutional network: ``in_shape`` ``(C, H, W)`` -> conv layers -> dense hidden
+        layers -> a dense readout of ``n_out``.
+
+        Parameters
+        ----------
+        in_shape : (C, H, W)
+            Input map (DVS: polarity x height x width).
+        convs : sequence of dict
+            One per conv layer: ``out_channels``, ``kernel`` and optionally ``stride``,
+            ``padding``, ``pool``, ``pool_mode`` (:class:`~sgevent.model.conv.Conv2d`); each
+            reads the previous layer's map.
+        n_out : int
+            Readout units (dense, reading the last map flattened).
+        dense : sequence of int
+            Sizes of dense hidden layers between the last conv layer and the readout.
+        **kwargs
+            Everything else of :meth:`create`.
+        """
+        shape = tuple(int(a) for a in in_shape)
+        specs, hidden = [], []
+        for q, c in enumerate(convs):
+            try:
+                spec = Conv2d(in_shape=shape, **c)
+            except TypeError as e:
+                raise ConfigError(f"convs[{q}]: {e}") from None
+            specs.append(spec)
+            hidden.append(spec.n_post)
+            shape = spec.out_shape
+        hidden += [int(h) for h in dense]
+        layers = specs + [None] * (len(dense) + 1)
+        return cls.create(int(np.prod(in_shape)), hidden, n_out, conv=layers, **kwargs)
 
     # ------------------------------------------------------------------ (de)serialisation
     def to_dict(self) -> dict[str, Any]:
@@ -346,6 +474,7 @@ class Network:
             "w": [a.copy() for a in self.w], "v": [a.copy() for a in self.v], "b": [a.copy() for a in self.b],
             "hidden_params": [dataclasses.asdict(h) for h in self.hidden_params],
             "per_synapse": self.per_synapse, "bias": list(self.bias), "h_in": self.h_in,
+            "conv": [None if c is None else c.to_dict() for c in self.conv],
         }
 
     @classmethod
@@ -358,6 +487,7 @@ class Network:
                 w=list(d["w"]), v=list(d["v"]), b=list(d["b"]),
                 hidden_params=tuple(HiddenParams(**h) for h in d["hidden_params"]),
                 per_synapse=bool(d["per_synapse"]), bias=tuple(d["bias"]), h_in=float(d["h_in"]),
+                conv=tuple(None if c is None else Conv2d.from_dict(c) for c in d.get("conv") or ()),
             )
         except KeyError as e:
             raise ConfigError(f"network description is missing field {e}") from None

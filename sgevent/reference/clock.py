@@ -66,12 +66,14 @@ For one spike of height ``h`` at step ``n_0`` into a cascade with equal time con
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 
 from sgevent.errors import BurstLimitError, ConfigError, InputError
 from sgevent.learn.spec import LearnSpec, learning_times
+from sgevent.model.conv import entries, reduce_dense_gradients
 from sgevent.model.events import STEP_TOL, check_dt, check_spikes, resolve_window
 from sgevent.model.network import HiddenParams, Network
 from sgevent.model.result import LayerSpikes, SimulationResult
@@ -422,6 +424,22 @@ def _finish_learning(learner: ReferenceLearner | None, optimizer) -> tuple[float
     return loss, grads
 
 
+def _via_dense(net: Network, optimizer, times, units, dt, t_end, readout_times, learn, label, target,
+               quantiser) -> SimulationResult:
+    """A conv network runs as its dense equivalent (:meth:`Network.as_dense`); its gradients
+    map back to the shared parameters (:func:`sgevent.model.conv.reduce_dense_gradients`)."""
+    if optimizer is not None:
+        raise ConfigError("the reference's online schedule (optimizer=...) takes dense networks only")
+    res = simulate_reference(net.as_dense(), times, units, dt, t_end, readout_times, learn=learn, label=label,
+                             target=target, quantiser=quantiser)
+    if res.grads is None:
+        return res
+    grads = [g if net.conv[l] is None else reduce_dense_gradients(net.conv[l], entries(net.conv[l]),
+                                                                 net.per_synapse, g)
+             for l, g in enumerate(res.grads)]
+    return dataclasses.replace(res, grads=grads)
+
+
 def simulate_reference(
     net: Network, times, units, dt: float, t_end: float | None = None, readout_times=None, *,
     learn: LearnSpec | None = None, label=None, target=None, optimizer=None, update_every: int = 1,
@@ -509,6 +527,8 @@ def simulate_reference(
     Steps ``n = 0 .. N`` each run items 1-3 of the module notes (one step, exactly); learning
     events read a completed step, as a readout does (:mod:`sgevent.reference.learner`).
     """
+    if net.has_conv:
+        return _via_dense(net, optimizer, times, units, dt, t_end, readout_times, learn, label, target, quantiser)
     identity = _check_options(net, quantiser)
     dt_f = check_dt(dt)
     t_in, u_in = check_spikes(times, units, net.n_in)

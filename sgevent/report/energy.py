@@ -56,6 +56,7 @@ from typing import Any
 
 import numpy as np
 
+from sgevent.model.conv import entries
 from sgevent.model.events import STEP_TOL
 from sgevent.model.network import Network
 from sgevent.model.result import SimulationResult
@@ -93,7 +94,8 @@ def inputs_in_window(times, units, t_end: float, dt: float | None) -> tuple[np.n
     return t[keep], u[keep]
 
 
-def synaptic_ops(result: SimulationResult, n_input_spikes: int, net: Network) -> dict[str, Any]:
+def synaptic_ops(result: SimulationResult, n_input_spikes: int, net: Network,
+                 input_units: np.ndarray | None = None) -> dict[str, Any]:
     """Synaptic operations of one sample per layer (hidden layers, then readout).
 
     Parameters
@@ -103,6 +105,10 @@ def synaptic_ops(result: SimulationResult, n_input_spikes: int, net: Network) ->
     n_input_spikes : int
         Input spikes delivered (see :func:`inputs_in_window`).
     net : Network
+    input_units : ndarray of int, optional
+        Channels of the delivered input spikes; needed with conv layers, whose deliveries cost
+        the fan-out of their source (:meth:`~sgevent.model.network.Network.fan_out`: ``C' k^2``
+        inside the map, fewer at its border) instead of ``n_post``.
 
     Returns
     -------
@@ -117,6 +123,12 @@ def synaptic_ops(result: SimulationResult, n_input_spikes: int, net: Network) ->
     R = net.n_buckets if net.per_synapse else 1
     deliveries = [int(n_input_spikes)] + [layer.n_events for layer in result.layers]
     ops = [d * sizes[l + 1] for l, d in enumerate(deliveries)]
+    if net.has_conv:  # a conv layer's delivery reaches the source's receptive field only
+        if input_units is None:
+            raise ValueError("synaptic_ops of a conv network needs input_units (the delivered channels)")
+        sources = [np.asarray(input_units, dtype=np.int64)] + [np.asarray(la.neurons, np.int64) for la in result.layers]
+        ops = [int(net.fan_out(l)[src].sum()) if net.conv[l] is not None else ops[l]
+               for l, src in enumerate(sources)]
     return {
         "deliveries": deliveries,
         "synaptic_ops": ops,
@@ -161,19 +173,28 @@ def dense_equivalent(net: Network, window: float, dt: float = 1e-3) -> dict[str,
         ``n_pre n_post K + n_post K`` per-neuron, ``n_pre n_post K`` per-synapse, as
         :func:`sgevent.simulate_reference` reports), ``synaptic_macs`` (``n_steps *
         sum(macs_per_step)``, the reference's ``dense_ops``), ``bucket_macs`` (``n_steps * 2 K *
-        (n_in + sum(hidden))``: every source's buckets each step) and ``total_macs``.
+        (n_in + sum(hidden))``: every source's buckets each step) and ``total_macs``. With conv
+        layers, ``macs_per_step`` is their dense equivalent (what the reference runs) and
+        ``conv_macs_per_step``, ``conv_synaptic_macs``, ``conv_total_macs`` count a
+        time-stepped convolution instead (``nnz K + n_post K``, ``nnz`` the connected pairs).
     """
     K = net.n_buckets
     sizes = net.sizes
     n_steps = n_clock_steps(window, dt)
-    per_step = []
+    per_step, conv_step = [], []
     for l in range(net.n_layers):
         n_pre, n_post = sizes[l], sizes[l + 1]
         per_step.append(n_pre * n_post * K + (0 if net.per_synapse else n_post * K))
+        nnz = n_pre * n_post if net.conv[l] is None else int(net.fan_out(l).sum())
+        conv_step.append(nnz * K + (0 if net.per_synapse else n_post * K))
     syn = n_steps * sum(per_step)
     buckets = n_steps * 2 * K * (net.n_in + sum(net.hidden))
-    return {"dt": float(dt), "n_steps": n_steps, "macs_per_step": per_step, "synaptic_macs": syn,
-            "bucket_macs": buckets, "total_macs": syn + buckets}
+    out = {"dt": float(dt), "n_steps": n_steps, "macs_per_step": per_step, "synaptic_macs": syn,
+           "bucket_macs": buckets, "total_macs": syn + buckets}
+    if net.has_conv:  # a time-stepped conv implementation mixes the receptive fields only
+        out.update(conv_macs_per_step=conv_step, conv_synaptic_macs=n_steps * sum(conv_step),
+                   conv_total_macs=n_steps * sum(conv_step) + buckets)
+    return out
 
 
 def energy_pj(acs: float, macs: float) -> float:
@@ -235,6 +256,15 @@ def connection_sparsity(net: Network) -> float:
 
 def _fanout_nonzero(net: Network, l: int) -> np.ndarray:
     """Per pre-neuron of layer ``l``: non-zero entries of what one of its events adds, shape (n_pre,)."""
+    spec = net.conv[l]
+    if spec is not None:  # the receptive-field entries with a non-zero jump
+        ent = entries(spec)
+        w_e = ent.coef * net.w[l].ravel()[ent.tap]
+        if net.per_synapse:
+            nz = np.count_nonzero(w_e[:, None] * net.v[l].reshape(-1, net.n_buckets)[ent.tap], axis=1)
+        else:
+            nz = (w_e != 0).astype(np.int64)
+        return np.bincount(ent.pre, weights=nz, minlength=spec.n_pre).astype(np.int64)
     if net.per_synapse:
         return np.count_nonzero(net.w[l][:, :, None] * net.v[l], axis=(0, 2))
     return np.count_nonzero(net.w[l], axis=0)

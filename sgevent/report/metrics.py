@@ -109,7 +109,7 @@ def sample_metrics(
     layers = [layer_activity(lay, net.hidden[l], win, dt_ref) for l, lay in enumerate(result.layers)]
     total_pairs = sum(a["total_pairs"] for a in layers)
     active_pairs = sum(a["active_pairs"] for a in layers)
-    ops = synaptic_ops(result, t_in.size, net)
+    ops = synaptic_ops(result, t_in.size, net, u_in)
     upd = [int(x) for x in result.stats["state_updates"]]
     per_upd = state_update_macs(net)
     ops["state_updates"] = upd
@@ -122,10 +122,14 @@ def sample_metrics(
     ours = e_ac + e_mac + e_state
     e_dense = energy_pj(0, dense["total_macs"])
     eff = effective_ops(result, u_in, net)
+    energy = {"synaptic_ac": e_ac, "synaptic_mac": e_mac, "state": e_state, "ours": ours, "dense": e_dense,
+              "ratio_dense_over_ours": e_dense / ours if ours > 0 else float("inf")}
+    if "conv_total_macs" in dense:  # a time-stepped convolution (receptive fields only)
+        e_conv = energy_pj(0, dense["conv_total_macs"])
+        energy.update(conv_clock=e_conv, ratio_conv_clock_over_ours=e_conv / ours if ours > 0 else float("inf"))
     return {
         "window": win, "input_spikes": int(t_in.size), "layers": layers, "ops": ops, "dense": dense,
-        "energy": {"synaptic_ac": e_ac, "synaptic_mac": e_mac, "state": e_state, "ours": ours, "dense": e_dense,
-                   "ratio_dense_over_ours": e_dense / ours if ours > 0 else float("inf")},
+        "energy": energy,
         "active_pairs": int(active_pairs), "total_pairs": int(total_pairs), **eff,
     }
 
@@ -169,8 +173,11 @@ def summarize(
     """
     per = _per_sample(results, inputs, net, window, dt_ref, dt_dense)
     dense = {"dt": per[0]["dense"]["dt"], "macs_per_step": per[0]["dense"]["macs_per_step"]}
-    for key in ("n_steps", "synaptic_macs", "bucket_macs", "total_macs"):
-        dense[key] = _mean(per, lambda m: m["dense"][key])
+    for key in ("n_steps", "synaptic_macs", "bucket_macs", "total_macs", "conv_synaptic_macs", "conv_total_macs"):
+        if key in per[0]["dense"]:
+            dense[key] = _mean(per, lambda m: m["dense"][key])
+    if "conv_macs_per_step" in per[0]["dense"]:
+        dense["conv_macs_per_step"] = per[0]["dense"]["conv_macs_per_step"]
     total_pairs = sum(m["total_pairs"] for m in per)
     neurobench = {
         "footprint_bytes": footprint_bytes(net)["total"],
@@ -248,6 +255,10 @@ def _mean_energy(per: list[dict]) -> dict:
     energy = {key: _mean(per, lambda m: m["energy"][key])
               for key in ("synaptic_ac", "synaptic_mac", "state", "ours", "dense")}
     energy["ratio_dense_over_ours"] = energy["dense"] / energy["ours"] if energy["ours"] > 0 else float("inf")
+    if "conv_clock" in per[0]["energy"]:
+        energy["conv_clock"] = _mean(per, lambda m: m["energy"]["conv_clock"])
+        energy["ratio_conv_clock_over_ours"] = (energy["conv_clock"] / energy["ours"] if energy["ours"] > 0
+                                                else float("inf"))
     energy.update(e_ac_pj=E_AC_PJ, e_mac_pj=E_MAC_PJ, source=ENERGY_SOURCE, memory_traffic_counted=False,
                   note=MEMORY_NOTE)
     return energy

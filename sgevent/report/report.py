@@ -155,13 +155,14 @@ def kernel_curves(net: Network, layer: int, rows, delays: np.ndarray, dt: float 
         resp = np.array([propagator(taus, float(d))[:, 0] for d in delays])  # (n_d, K)
     else:
         resp = np.array([grid_propagator(taus, dt, int(round(d / dt)))[:, 0] for d in delays])
+    w_l, v_l, _ = net.dense_params(layer)  # a conv layer: its dense equivalent, unit by unit
     out = []
     for j in rows:
         if net.per_synapse:
-            i = int(np.argmax(np.abs(net.w[layer][j])))
-            v = net.v[layer][j, i]
+            i = int(np.argmax(np.abs(w_l[j])))
+            v = v_l[j, i]
         else:
-            v = net.v[layer][j]
+            v = v_l[j]
         out.append(resp @ v)
     return np.array(out).reshape(len(rows), delays.size)
 

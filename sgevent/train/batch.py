@@ -71,6 +71,9 @@ def sample_masks(net: Network, p: float, seed: int) -> list[np.ndarray] | None:
     """The dropout masks of the training sample with augmentation seed ``seed`` (None if ``p == 0``)."""
     if p == 0.0:
         return None
+    if net.has_conv:
+        raise ConfigError("config field 'reg.hidden_dropout': dropout of hidden neurons is not available with "
+                          "convolutional layers (their weights are shared); expected 0")
     return dropout_masks(net, p, np.random.default_rng([int(seed), DROPOUT_STREAM]))
 
 

@@ -17,6 +17,7 @@ from sgevent.data.augment import AugmentConfig
 from sgevent.engine.simulate import DEFAULT_SPIKE_BUDGET
 from sgevent.errors import ConfigError, check_bool, check_choice, check_float, check_int
 from sgevent.learn.spec import BACKWARDS, LOSSES, LearnSpec
+from sgevent.model.conv import Conv2d
 from sgevent.train.optim import OptimConfig
 
 __all__ = ["NetConfig", "RegConfig", "TrainConfig", "load_config", "with_overrides", "resume_config", "config_diff",
@@ -44,8 +45,11 @@ def _check_fields(obj: Any, table: dict[str, tuple[Any, dict[str, Any]]], where:
         object.__setattr__(obj, name, check(f"{where}{name}", getattr(obj, name), **bounds))
 
 
-def _check_hidden(value: Any) -> tuple[int, ...]:
-    """``hidden``: one layer size or a non-empty list of sizes, each an integer >= 1."""
+def _check_hidden(value: Any, allow_empty: bool = False) -> tuple[int, ...]:
+    """``hidden``: one layer size or a non-empty list of sizes, each an integer >= 1 (empty
+    allowed after conv layers)."""
+    if allow_empty and isinstance(value, (list, tuple)) and not len(value):
+        return ()
     if isinstance(value, (list, tuple)) and len(value):
         sizes = list(value)
     elif isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
@@ -54,6 +58,46 @@ def _check_hidden(value: Any) -> tuple[int, ...]:
         raise ConfigError(f"config field 'net.hidden': got {value!r}; expected a layer size or a non-empty list "
                           "of layer sizes (integers >= 1)")
     return tuple(check_int(f"net.hidden[{i}]", h, lo=1) for i, h in enumerate(sizes))
+
+
+_CONV_KEYS = ("out_channels", "kernel", "stride", "padding", "pool", "pool_mode")
+
+
+def _check_conv(in_shape: Any, conv: Any) -> tuple[tuple[int, int, int] | None, tuple[dict[str, Any], ...]]:
+    """``in_shape`` and ``conv``: none, or a (C, H, W) input map and a list of conv layers, each
+    a mapping of :data:`_CONV_KEYS` (``out_channels`` and ``kernel`` required) whose geometry
+    fits the map it reads."""
+    if conv is None or (isinstance(conv, (list, tuple)) and not len(conv)):
+        if in_shape is not None:
+            raise ConfigError(f"config field 'net.in_shape': got {in_shape!r} without conv layers; expected "
+                              "null, or 'net.conv' listing the convolutional layers")
+        return None, ()
+    if not isinstance(conv, (list, tuple)):
+        raise ConfigError(f"config field 'net.conv': got {conv!r}; expected a list of conv layers (mappings)")
+    if not (isinstance(in_shape, (list, tuple)) and len(in_shape) == 3):
+        raise ConfigError(f"config field 'net.in_shape': got {in_shape!r}; expected [C, H, W], the input map "
+                          "the first conv layer reads")
+    shape = tuple(check_int(f"net.in_shape[{i}]", a, lo=1) for i, a in enumerate(in_shape))
+    cur = shape
+    for q, layer in enumerate(conv):
+        cur = _check_conv_layer(f"net.conv[{q}]", layer, cur).out_shape
+    return shape, tuple(dict(layer) for layer in conv)
+
+
+def _check_conv_layer(where: str, layer: Any, in_shape: tuple[int, ...]) -> Conv2d:
+    """One entry of ``net.conv``, reading an ``in_shape`` map."""
+    if not isinstance(layer, dict):
+        raise ConfigError(f"config field '{where}': got {layer!r}; expected a mapping with keys {_CONV_KEYS}")
+    unknown = sorted(set(layer) - set(_CONV_KEYS))
+    if unknown:
+        raise ConfigError(f"config field '{where}': unknown keys {unknown}; expected some of {_CONV_KEYS}")
+    for key in ("out_channels", "kernel"):
+        if key not in layer:
+            raise ConfigError(f"config field '{where}.{key}' is missing; expected an integer >= 1")
+    try:
+        return Conv2d(in_shape=in_shape, **layer)
+    except ConfigError as e:
+        raise ConfigError(f"config field '{where}' (reading a {in_shape} map): {e}") from None
 
 
 def _check_taus(value: Any, n_buckets: int, n_sources: int) -> tuple[tuple[float, ...], ...] | None:
@@ -95,11 +139,17 @@ class NetConfig:
     readout_bias: bool = True
     weight_gain: float = 1.0
     taus: tuple[tuple[float, ...], ...] | None = None
+    in_shape: tuple[int, int, int] | None = None
+    conv: tuple[dict[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "hidden", _check_hidden(self.hidden))
+        in_shape, conv = _check_conv(self.in_shape, self.conv)
+        object.__setattr__(self, "in_shape", in_shape)
+        object.__setattr__(self, "conv", conv)
+        object.__setattr__(self, "hidden", _check_hidden(self.hidden, allow_empty=bool(conv)))
         _check_fields(self, _NET_FIELDS, "net.")
-        object.__setattr__(self, "taus", _check_taus(self.taus, self.n_buckets, len(self.hidden) + 1))
+        n_sources = len(conv) + len(self.hidden) + 1
+        object.__setattr__(self, "taus", _check_taus(self.taus, self.n_buckets, n_sources))
         for name in ("per_synapse", "hidden_bias", "readout_bias"):
             object.__setattr__(self, name, check_bool(f"net.{name}", getattr(self, name)))
 
@@ -107,6 +157,8 @@ class NetConfig:
         d = asdict(self)
         d["hidden"] = list(self.hidden)
         d["taus"] = None if self.taus is None else [list(r) for r in self.taus]
+        d["in_shape"] = None if self.in_shape is None else list(self.in_shape)
+        d["conv"] = [dict(c) for c in self.conv]
         return d
 
     @classmethod

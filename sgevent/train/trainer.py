@@ -74,12 +74,16 @@ def default_window(data: SpikeDataset, learn_period: float) -> float:
 def network_from_config(config: TrainConfig, n_in: int, n_out: int) -> Network:
     """The initial network of a run (seeded by ``config.seed``)."""
     c = config.net
-    return Network.create(
-        n_in, c.hidden, n_out, n_buckets=c.n_buckets, seed=config.seed, tau_0=c.tau_0, tau_delay=c.tau_delay,
-        theta_0=c.theta_0, m_f=c.m_f, tau_theta=c.tau_theta, spike_gain=c.spike_gain, max_burst=c.max_burst,
-        per_synapse=c.per_synapse, hidden_bias=c.hidden_bias, readout_bias=c.readout_bias,
-        weight_gain=c.weight_gain, taus=_taus_argument(c.taus),
-    )
+    kw = dict(n_buckets=c.n_buckets, seed=config.seed, tau_0=c.tau_0, tau_delay=c.tau_delay,
+              theta_0=c.theta_0, m_f=c.m_f, tau_theta=c.tau_theta, spike_gain=c.spike_gain, max_burst=c.max_burst,
+              per_synapse=c.per_synapse, hidden_bias=c.hidden_bias, readout_bias=c.readout_bias,
+              weight_gain=c.weight_gain, taus=_taus_argument(c.taus))
+    if c.conv:
+        if int(np.prod(c.in_shape)) != n_in:
+            raise ConfigError(f"config field 'net.in_shape': {list(c.in_shape)} is {int(np.prod(c.in_shape))} "
+                              f"input channels but the data has {n_in}")
+        return Network.create_conv(c.in_shape, c.conv, n_out, dense=c.hidden, **kw)
+    return Network.create(n_in, c.hidden, n_out, **kw)
 
 
 def _taus_argument(taus: tuple[tuple[float, ...], ...] | None) -> list | None:
