@@ -32,13 +32,18 @@ def is_lazy(B, l):
 @njit(cache=True)
 def bring_neuron(B, nr, sc, l, j, t):
     """Bring neuron ``j`` of lazy layer ``l`` from ``nr.t_n`` to ``t``: the propagator on its
-    R rows, the own decays on ``y0`` and ``thd``. Writes ``nr``; returns 1 if it moved, else 0."""
+    R rows, the own decays on ``y0`` and ``thd`` (the propagator is reused while consecutive
+    calls share the layer and elapsed time: ``sc.Pn``, ``sc.pkey``). Writes ``nr`` and ``sc``;
+    returns 1 if it moved, else 0."""
     g = B.post_off[l] + j
     dtl = t - nr.t_n[g]
     if dtl <= 0.0:
         return 0
-    propagate(B.grid, B.rates[l], dtl, sc.P, sc.W1, sc.W2)
-    propagate_rows(sc.P, nr.z, B.c_off[l] + j * B.R * B.K, B.R, B.K, sc.zs[0])
+    if not (sc.pkey[0] == l and sc.pkey[1] == dtl):  # neighbours often share their last update
+        propagate(B.grid, B.rates[l], dtl, sc.Pn, sc.W1, sc.W2)
+        sc.pkey[0] = l
+        sc.pkey[1] = dtl
+    propagate_rows(sc.Pn, nr.z, B.c_off[l] + j * B.R * B.K, B.R, B.K, sc.zs[0])
     if B.grid:
         nr.y0[g] *= B.own0[l] ** dtl
         nr.thd[g] *= B.own_th[l] ** dtl

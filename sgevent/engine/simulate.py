@@ -128,8 +128,9 @@ def simulate(
         How hidden conv layers are advanced (:mod:`sgevent.engine.phases`): ``"lazy"`` brings
         only the neurons a spike reaches (or whose prediction pops) to the present, one by one;
         ``"layer"`` brings the whole layer at every instant, as dense layers are. Both give the
-        same spikes (tests). ``"auto"`` (default): lazy in continuous time, layer on a grid,
-        which was faster on the network of ``bench/conv_forward.py`` (README).
+        same spikes (tests). ``"auto"`` (default) is ``"layer"``, faster on the network of
+        ``bench/conv_forward.py`` in both time models (README): a lazy neuron pays its own
+        propagator at every touch.
 
     Returns
     -------
@@ -154,7 +155,7 @@ def simulate(
     _check_options(learn, readout_times, optimizer, update_every, spike_budget)
     if conv_mode not in CONV_MODES:
         raise ConfigError(f"conv_mode must be one of {CONV_MODES}, got {conv_mode!r}")
-    lazy = (dt is None) if conv_mode == "auto" else conv_mode == "lazy"
+    lazy = conv_mode == "lazy"
     in_t, in_u, t_end, ro_k, order, ro_req, t_end_k = prepare_inputs(
         net, times, units, dt, t_end, readout_times, learn_period=None if learn is None else learn.learn_period
     )

@@ -90,12 +90,12 @@ class HiddenParams:
             raise ConfigError(f"{where}: max_burst must be an integer >= 1, got {self.max_burst}")
 
 
-def _init_layer(n_pre: int, n_post: int, spec: Conv2d | None, K: int, per_synapse: bool, gain: float,
-                rng: np.random.Generator):
-    """Initial ``(w, v, b)`` of one layer (see :meth:`Network.create`)."""
+def _init_layer(n_pre: int, n_post: int, spec: Conv2d | None, K: int, per_synapse: bool, weight_gain: float,
+                g: float, rng: np.random.Generator):
+    """Initial ``(w, v, b)`` of one layer (see :meth:`Network.create`; ``g`` the layer's gain)."""
     if spec is not None:
-        return init_conv_params(spec, K, per_synapse, gain, rng)
-    w = rng.normal(0.0, gain / np.sqrt(n_pre), size=(n_post, n_pre))
+        return init_conv_params(spec, K, per_synapse, weight_gain * np.sqrt(g), rng)
+    w = rng.normal(0.0, weight_gain * np.sqrt(g / n_pre), size=(n_post, n_pre))
     v_shape = (n_post, n_pre, K) if per_synapse else (n_post, K)
     return w, 1.0 / K + rng.normal(0.0, 0.5 / K, size=v_shape), np.zeros(n_post)
 
@@ -412,9 +412,9 @@ class Network:
         conv_t = tuple(conv) if conv is not None else tuple([None] * n_layers)
         w, v, b = [], [], []
         for l in range(n_layers):
-            gain = weight_gain * np.sqrt(2.0 if l < n_layers - 1 else 1.0)
+            g = 2.0 if l < n_layers - 1 else 1.0
             spec = conv_t[l] if l < len(conv_t) else None  # a wrong length is reported below
-            wl, vl, bl = _init_layer(sizes[l], sizes[l + 1], spec, K, per_synapse, gain, rng)
+            wl, vl, bl = _init_layer(sizes[l], sizes[l + 1], spec, K, per_synapse, weight_gain, g, rng)
             w.append(wl)
             v.append(vl)
             b.append(bl)

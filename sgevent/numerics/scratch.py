@@ -1,7 +1,8 @@
 """Scratch space of the event loop's kernels, allocated once per chunk.
 
 Every kernel that needs temporary matrices takes one :class:`Scratch` instead of a dozen
-positional arrays. The contents are undefined on entry: a kernel writes before it reads.
+positional arrays. The contents are undefined on entry: a kernel writes before it reads (except ``Pn``, valid
+for the layer and elapsed time in ``pkey``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ class Scratch(NamedTuple):
     tmp: np.ndarray    # (K,) a K-vector
     cn: np.ndarray     # (R, K) traces: signed read-out vectors of a gate search
     c1n: np.ndarray    # (R, K) traces: their derivative vectors
+    Pn: np.ndarray     # (K, K) the last propagator of a lazy neuron (engine.layer.bring_neuron)
+    pkey: np.ndarray   # (2,) its layer and elapsed time (nan: none yet)
 
 
 @njit(cache=True)
@@ -39,4 +42,5 @@ def make_scratch(K, R):
         P=np.empty((K, K)), W1=np.empty((K, K)), W2=np.empty((K, K)), Ps=np.empty((K, K)),
         zs=np.empty((R, K)), Pcs=np.empty((K, Kc, Kc)), lam=np.empty(Kc), W1c=np.empty((Kc, Kc)),
         W2c=np.empty((Kc, Kc)), tmp=np.empty(K), cn=np.empty((R, K)), c1n=np.empty((R, K)),
+        Pn=np.empty((K, K)), pkey=np.full(2, np.nan),
     )
