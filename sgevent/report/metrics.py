@@ -311,6 +311,11 @@ def format_table(summary: dict[str, Any]) -> str:
         f"| **dense clock-driven total** | {_g(dn['total_macs'])} MACs | **{_g(e['dense'])}** "
         f"| {e['e_mac_pj']} pJ / MAC |",
         f"| **energy ratio dense / event-driven** | | **{_g(e['ratio_dense_over_ours'])}** | |",
+        *([f"| time-stepped convolution at {_g(dn['dt'] * ms)} ms (receptive fields only; synaptic "
+           f"{_g(dn['conv_synaptic_macs'])}) | {_g(dn['conv_total_macs'])} MACs | **{_g(e['conv_clock'])}** "
+           f"| {e['e_mac_pj']} pJ / MAC |",
+           f"| **energy ratio time-stepped conv / event-driven** | | **{_g(e['ratio_conv_clock_over_ours'])}** | |"]
+          if "conv_clock" in e else []),
         "",
         f"Energy constants: {e['source']}. Proxy only: {e['note']}.",
         "",

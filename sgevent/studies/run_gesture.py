@@ -28,7 +28,6 @@ Call it from a script under ``if __name__ == "__main__":`` or through ``sgevent 
 from __future__ import annotations
 
 import datetime as _dt
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ from typing import Any
 from sgevent.data.dataset import SpikeDataset
 from sgevent.data.shd import load_h5
 from sgevent.errors import ConfigError, DataError
+from sgevent.studies.job import fit_baseline, load_job_config, print_data, record_and_report, train_and_test
 
 __all__ = ["run_gesture", "select_gesture_data", "default_gesture_config", "GESTURE_DATA_CHOICES",
            "SYNTH_GESTURES_FULL", "SYNTH_GESTURES_QUICK"]
@@ -94,7 +94,7 @@ def select_gesture_data(data: str = "auto", *, quick: bool = False, root: str | 
     if data not in GESTURE_DATA_CHOICES:
         raise ConfigError(f"data must be one of {', '.join(GESTURE_DATA_CHOICES)}, got {data!r}")
     root = Path(root).expanduser()
-    info: dict[str, Any] = {"requested": data, "fallback_reason": None}
+    info: dict[str, Any] = {"requested": data, "fallback_reason": None, "task": "gesture"}
     folder = None
     if data in ("auto", "dvs"):
         folder, reason = _real_files(root)
@@ -144,54 +144,22 @@ def run_gesture(data: str = "auto", quick: bool = False, root: str | Path = "dat
     Parameters are those of :func:`sgevent.studies.run_shd.run_shd` without the peer; ``data``
     is one of :data:`GESTURE_DATA_CHOICES`. Returns the run directory.
     """
-    from sgevent.report.report import write_report
-    from sgevent.studies.baseline import logistic_baseline
-    from sgevent.train.config import load_config
-    from sgevent.train.session import start_run
-
     t_start = time.perf_counter()
-    cfg_path = Path(config_path) if config_path is not None else default_gesture_config(quick)
-    if not cfg_path.is_file():
-        raise ConfigError(f"{cfg_path}: configuration file not found; pass one with --config FILE")
-    cfg = load_config(cfg_path)
+    cfg_path, cfg = load_job_config(config_path, default_gesture_config(quick))
     train, test, info = select_gesture_data(data, quick=quick, root=root, progress=progress)
     if cfg.net.in_shape is not None and tuple(cfg.net.in_shape) != tuple(train.input_shape):
         raise ConfigError(f"{cfg_path}: net.in_shape {list(cfg.net.in_shape)} does not match the data's input_shape "
                           f"{list(train.input_shape)} ({info['train_file']})")
     t_data = time.perf_counter() - t_start
-    print(f"dataset: {info['name']}")
-    print(train.format_stats())
-    print(test.format_stats(), flush=True)
-
+    print_data(info, train, test)
     runs = Path(runs)
-    t0 = time.perf_counter()
-    trainer = start_run(cfg, train, test=test, runs=runs, name=name or _run_name(info["kind"], quick, runs),
-                        argv=sys.argv if argv is None else argv, progress=progress)
-    run = trainer.run
-    print(f"run directory: {run.path}  (config {cfg_path})", flush=True)
-    results = trainer.fit()
-    t_train = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    n_eval = len(test) if cfg.max_eval_samples is None else min(len(test), cfg.max_eval_samples)
-    base = logistic_baseline(train, test if n_eval == len(test) else test.subset(range(n_eval)), seed=cfg.seed)
-    t_base = time.perf_counter() - t0
-    print(f"test accuracy: SpikingGamma {results['test_accuracy']:.4f}   logistic baseline "
-          f"{base['test_accuracy']:.4f}   (chance {1 / test.n_classes:.3f}, {n_eval} test samples)", flush=True)
-    results.update({
-        "dataset": info,
-        "dataset_stats": {"train": train.stats(), "test": test.stats()},
-        "class_names": list(test.class_names),
-        "config_file": str(cfg_path),
-        "baseline": {k: base[k] for k in ("test_accuracy", "train_accuracy", "val_accuracy", "chance", "l2",
-                                           "feature_shape", "n_train", "n_test")},
+    name = name or _run_name(info["kind"], quick, runs)
+    run, results, t_train = train_and_test(cfg, train, test, runs=runs, name=name, argv=argv, progress=progress,
+                                           cfg_path=cfg_path)
+    base, t_base = fit_baseline(cfg, train, test, results)
+    extra = {
+        "dataset": info, "dataset_stats": {"train": train.stats(), "test": test.stats()},
+        "class_names": list(test.class_names), "config_file": str(cfg_path), "baseline": base,
         "wall_seconds": {"data": t_data, "train_and_test": t_train, "baseline": t_base},
-    })
-    run.write_results(results)
-    t0 = time.perf_counter()
-    report = write_report(run, test, threads=cfg.threads)
-    results = run.read_results()
-    results["wall_seconds"].update(report=time.perf_counter() - t0, total=time.perf_counter() - t_start)
-    run.write_results(results)
-    print(f"report: {report}   (total {results['wall_seconds']['total']:.0f} s)")
-    return run.path
+    }
+    return record_and_report(run, results, extra, test, cfg.threads, t_start)

@@ -35,16 +35,14 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from sgevent.data.dataset import SpikeDataset
 from sgevent.data.shd import SHD, find_or_download, load_h5
 from sgevent.errors import ConfigError, DataError
+from sgevent.studies.job import fit_baseline, load_job_config, print_data, record_and_report, train_and_test
 
 __all__ = ["run_shd", "select_data", "default_config_path", "run_peer", "resolve_peer_python", "DATA_CHOICES",
            "PEER_CHOICES", "PEER_DT", "PEER_EPOCHS", "SYNTH_FULL", "SYNTH_QUICK"]
@@ -291,39 +289,18 @@ def run_shd(data: str = "auto", quick: bool = False, root: str | Path = "dataset
     pathlib.Path
         The run directory (holding ``results.json`` and ``report.md``).
     """
-    from sgevent.report.report import write_report
-    from sgevent.studies.baseline import logistic_baseline
-    from sgevent.train.config import load_config
-    from sgevent.train.session import start_run
-
     t_start = time.perf_counter()
-    cfg_path = Path(config_path) if config_path is not None else default_config_path(quick)
-    if not cfg_path.is_file():
-        raise ConfigError(f"{cfg_path}: configuration file not found; pass one with --config FILE")
-    cfg = load_config(cfg_path)
+    cfg_path, cfg = load_job_config(config_path, default_config_path(quick))
     peer_python = resolve_peer_python(peer, peer_python)  # before training: a missing peer fails now
 
     train, test, info = select_data(data, quick=quick, root=root, progress=progress)
     t_data = time.perf_counter() - t_start
-    print(f"dataset: {info['name']}")
-    print(train.format_stats())
-    print(test.format_stats(), flush=True)
-
+    print_data(info, train, test)
     runs = Path(runs)
-    t0 = time.perf_counter()
-    trainer = start_run(cfg, train, test=test, runs=runs, name=name or _run_name(info["kind"], quick, runs),
-                        argv=sys.argv if argv is None else argv, progress=progress)
-    run = trainer.run
-    print(f"run directory: {run.path}  (config {cfg_path})", flush=True)
-    results = trainer.fit()
-    t_train = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    test_idx = np.arange(len(test)) if cfg.max_eval_samples is None else np.arange(min(len(test), cfg.max_eval_samples))
-    base = logistic_baseline(train, test if test_idx.size == len(test) else test.subset(test_idx), seed=cfg.seed)
-    t_base = time.perf_counter() - t0
-    print(f"test accuracy: SpikingGamma {results['test_accuracy']:.4f}   logistic baseline "
-          f"{base['test_accuracy']:.4f}   (chance {1 / test.n_classes:.3f}, {test_idx.size} test samples)", flush=True)
+    name = name or _run_name(info["kind"], quick, runs)
+    run, results, t_train = train_and_test(cfg, train, test, runs=runs, name=name, argv=argv, progress=progress,
+                                           cfg_path=cfg_path)
+    base, t_base = fit_baseline(cfg, train, test, results)
 
     t0 = time.perf_counter()
     peer_res = run_peer(peer, info, cfg, python=peer_python, work=run.path,
@@ -334,23 +311,9 @@ def run_shd(data: str = "auto", quick: bool = False, root: str | Path = "dataset
               f"{peer_res['s_per_epoch']:.1f} s/epoch)", flush=True)
     elif peer_res["status"] == "failed":
         print(f"peer: failed ({peer_res['error']}); the report says so", flush=True)
-
-    results.update({
-        "peer": peer_res,
-        "dataset": info,
-        "dataset_stats": {"train": train.stats(), "test": test.stats()},
-        "class_names": list(test.class_names),
-        "config_file": str(cfg_path),
-        "baseline": {k: base[k] for k in ("test_accuracy", "train_accuracy", "val_accuracy", "chance", "l2",
-                                           "feature_shape", "n_train", "n_test")},
+    extra = {
+        "peer": peer_res, "dataset": info, "dataset_stats": {"train": train.stats(), "test": test.stats()},
+        "class_names": list(test.class_names), "config_file": str(cfg_path), "baseline": base,
         "wall_seconds": {"data": t_data, "train_and_test": t_train, "baseline": t_base, "peer": t_peer},
-    })
-    run.write_results(results)
-
-    t0 = time.perf_counter()
-    report = write_report(run, test, threads=cfg.threads)
-    results = run.read_results()
-    results["wall_seconds"].update(report=time.perf_counter() - t0, total=time.perf_counter() - t_start)
-    run.write_results(results)
-    print(f"report: {report}   (total {results['wall_seconds']['total']:.0f} s)")
-    return run.path
+    }
+    return record_and_report(run, results, extra, test, cfg.threads, t_start)
