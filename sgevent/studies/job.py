@@ -3,6 +3,7 @@ load the configuration, train and test, fit the baseline, record everything, wri
 
 from __future__ import annotations
 
+import datetime as _dt
 import sys
 import time
 from pathlib import Path
@@ -13,10 +14,21 @@ import numpy as np
 from sgevent.data.dataset import SpikeDataset
 from sgevent.errors import ConfigError
 
-__all__ = ["load_job_config", "print_data", "train_and_test", "fit_baseline", "record_and_report"]
+__all__ = ["run_name", "load_job_config", "print_data", "train_and_test", "fit_baseline", "record_and_report"]
 
 _BASELINE_KEYS = ("test_accuracy", "train_accuracy", "val_accuracy", "chance", "l2", "feature_shape", "n_train",
                   "n_test")
+
+
+def run_name(job: str, kind: str, quick: bool, runs: Path) -> str:
+    """``<job>-<kind>[-quick]-<timestamp>``, with ``-2``, ``-3``, ... if that run directory exists."""
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = f"{job}-{kind}{'-quick' if quick else ''}-{stamp}"
+    name, n = base, 1
+    while (runs / name).exists():
+        n += 1
+        name = f"{base}-{n}"
+    return name
 
 
 def load_job_config(config_path: str | Path | None, default: Path):

@@ -27,7 +27,6 @@ Call it from a script under ``if __name__ == "__main__":`` or through ``sgevent 
 
 from __future__ import annotations
 
-import datetime as _dt
 import time
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,14 @@ from typing import Any
 from sgevent.data.dataset import SpikeDataset
 from sgevent.data.shd import load_h5
 from sgevent.errors import ConfigError, DataError
-from sgevent.studies.job import fit_baseline, load_job_config, print_data, record_and_report, train_and_test
+from sgevent.studies.job import (
+    fit_baseline,
+    load_job_config,
+    print_data,
+    record_and_report,
+    run_name,
+    train_and_test,
+)
 
 __all__ = ["run_gesture", "select_gesture_data", "default_gesture_config", "GESTURE_DATA_CHOICES",
            "SYNTH_GESTURES_FULL", "SYNTH_GESTURES_QUICK"]
@@ -127,15 +133,6 @@ def select_gesture_data(data: str = "auto", *, quick: bool = False, root: str | 
     return train, test, info
 
 
-def _run_name(kind: str, quick: bool, runs: Path) -> str:
-    base = f"gesture-{kind}{'-quick' if quick else ''}-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
-    name, n = base, 1
-    while (runs / name).exists():
-        n += 1
-        name = f"{base}-{n}"
-    return name
-
-
 def run_gesture(data: str = "auto", quick: bool = False, root: str | Path = "datasets", runs: str | Path = "runs",
                 name: str | None = None, config_path: str | Path | None = None, *, progress: bool = True,
                 argv: list[str] | None = None) -> Path:
@@ -153,7 +150,7 @@ def run_gesture(data: str = "auto", quick: bool = False, root: str | Path = "dat
     t_data = time.perf_counter() - t_start
     print_data(info, train, test)
     runs = Path(runs)
-    name = name or _run_name(info["kind"], quick, runs)
+    name = name or run_name("gesture", info["kind"], quick, runs)
     run, results, t_train = train_and_test(cfg, train, test, runs=runs, name=name, argv=argv, progress=progress,
                                            cfg_path=cfg_path)
     base, t_base = fit_baseline(cfg, train, test, results)

@@ -33,7 +33,6 @@ are defined in :mod:`sgevent.cli`).
 
 from __future__ import annotations
 
-import datetime as _dt
 import os
 import time
 from pathlib import Path
@@ -42,7 +41,14 @@ from typing import Any
 from sgevent.data.dataset import SpikeDataset
 from sgevent.data.shd import SHD, find_or_download, load_h5
 from sgevent.errors import ConfigError, DataError
-from sgevent.studies.job import fit_baseline, load_job_config, print_data, record_and_report, train_and_test
+from sgevent.studies.job import (
+    fit_baseline,
+    load_job_config,
+    print_data,
+    record_and_report,
+    run_name,
+    train_and_test,
+)
 
 __all__ = ["run_shd", "select_data", "default_config_path", "run_peer", "resolve_peer_python", "DATA_CHOICES",
            "PEER_CHOICES", "PEER_DT", "PEER_EPOCHS", "SYNTH_FULL", "SYNTH_QUICK"]
@@ -242,16 +248,6 @@ def run_peer(choice: str, info: dict[str, Any], cfg, *, python: str | None = Non
 
 
 # ---------------------------------------------------------------------- the job
-def _run_name(kind: str, quick: bool, runs: Path) -> str:
-    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = f"shd-{kind}{'-quick' if quick else ''}-{stamp}"
-    name, n = base, 1
-    while (runs / name).exists():
-        n += 1
-        name = f"{base}-{n}"
-    return name
-
-
 def run_shd(data: str = "auto", quick: bool = False, root: str | Path = "datasets", runs: str | Path = "runs",
             name: str | None = None, config_path: str | Path | None = None, *, progress: bool = True,
             argv: list[str] | None = None, peer: str = "auto", peer_python: str | None = None,
@@ -297,7 +293,7 @@ def run_shd(data: str = "auto", quick: bool = False, root: str | Path = "dataset
     t_data = time.perf_counter() - t_start
     print_data(info, train, test)
     runs = Path(runs)
-    name = name or _run_name(info["kind"], quick, runs)
+    name = name or run_name("shd", info["kind"], quick, runs)
     run, results, t_train = train_and_test(cfg, train, test, runs=runs, name=name, argv=argv, progress=progress,
                                            cfg_path=cfg_path)
     base, t_base = fit_baseline(cfg, train, test, results)
