@@ -11,8 +11,8 @@ A mode is ``STEP:CONV``: ``cont`` or a grid step in seconds, and how conv layers
 The network (``--stride 1``, the default): input ``2 x 32 x 32`` (DVS polarity x pixels) ->
 ``16c5`` (16 channels, 5 x 5 kernel, stride 1, no padding: 16 x 28 x 28 = 12,544 neurons) ->
 ``32c3`` reading the first map through a 2 x 2 average pooling (32 x 12 x 12 = 4,608 neurons) ->
-a dense readout of 11 units; K = 8 buckets, per-channel bucket weights, theta 0.05, input
-cascade ``tau = (5 ms, 7 x 15 ms)``, ``weight_gain`` 2, seed 0. ``--stride 2`` uses stride 2 in
+a dense readout of 11 units; K = 8 buckets, per-channel bucket weights, theta 0.1, input
+cascade ``tau = (5 ms, 7 x 15 ms)``, ``weight_gain`` 1, seed 0. ``--stride 2`` uses stride 2 in
 both conv layers instead (16 x 14 x 14 -> 32 x 6 x 6, no pooling).
 
 Input: ``--events`` events (default 100,000) over 1 s, uniform over the 2,048 (polarity, pixel)
