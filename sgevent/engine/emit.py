@@ -12,7 +12,7 @@ from sgevent.learn.accumulate import advance_source
 __all__ = ["fire", "error_at", "record", "spike_source", "push_prediction"]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def fire(y0, thd, g, x, force, hp):
     """Fire neuron ``g`` while ``relu(x) - yhat0 >= theta`` (at least once if ``force``): a
     burst; ``hp = (theta_0, spike_gain, m_f, max_burst)`` of its layer. Writes ``y0, thd``.

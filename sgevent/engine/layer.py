@@ -99,7 +99,7 @@ def signal(B, l, j, z):
     return acc
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def fan_out(B, l, i):
     """How many neurons of layer ``l`` a spike of source ``i`` reaches (its synaptic operations)."""
     if B.sparse[l]:
@@ -107,7 +107,7 @@ def fan_out(B, l, i):
     return B.n_post[l]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def add_jump(B, l, i, height, z):
     """Deliver a spike of height ``height`` from pre-neuron ``i`` to every neuron of layer ``l``
     (a conv layer: to its receptive field's entries only)."""
@@ -156,7 +156,7 @@ def add_jump_lazy(B, nr, sc, touched, ctr, l, i, height, t):
     return moved
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def neuron_stats(B, l, j, z):
     """``(x, c1 . z, M2, x_max)`` of neuron ``j`` (flat indexing).
 
@@ -188,7 +188,7 @@ def neuron_stats(B, l, j, z):
     return x, d1, m2, xmax
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def may_cross(B, l, st, y0g, thdg, horizon):
     """False when the neuron (``st``: its :func:`neuron_stats`) provably cannot reach threshold
     within ``horizon``.
