@@ -179,10 +179,8 @@ def neuron_stats(B, l, j, z):
             v = z[q]
             x += B.c[q] * v
             d1 += B.c1[q] * v
-            if v > zp:
-                zp = v
-            elif -v > zn:
-                zn = -v
+            zp = max(zp, v)  # branch-free: the signs of the states are unpredictable
+            zn = max(zn, -v)
         m2 += B.n2p[r0 + r] * zp + B.n2n[r0 + r] * zn
         xmax += B.n0p[r0 + r] * zp + B.n0n[r0 + r] * zn
     return x, d1, m2, xmax
@@ -199,14 +197,15 @@ def may_cross(B, l, st, y0g, thdg, horizon):
     """
     x, d1, m2, xmax = st
     th0 = B.theta_0[l]
-    if xmax - th0 < 0.0:
-        return False
     f0 = x - y0g - th0 - thdg
     if B.grid:
         d1 += y0g * (1.0 - B.own0[l]) + thdg * (1.0 - B.own_th[l])
-        return f0 + horizon * d1 + 0.5 * m2 * horizon * (horizon - 1.0) >= 0.0
-    d1 += y0g * B.own0[l] + thdg * B.own_th[l]
-    return f0 + horizon * d1 + 0.5 * m2 * horizon * horizon >= 0.0
+        q = f0 + horizon * d1 + 0.5 * m2 * horizon * (horizon - 1.0)
+    else:
+        d1 += y0g * B.own0[l] + thdg * B.own_th[l]
+        q = f0 + horizon * d1 + 0.5 * m2 * horizon * horizon
+    # both tests, combined without a branch (the first one passes about half the time)
+    return (not (xmax - th0 < 0.0)) & (q >= 0.0)
 
 
 @njit(cache=True)
