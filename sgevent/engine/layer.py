@@ -88,7 +88,7 @@ def bring_layer(B, nr, sc, l, t):
     nr.t_last[l] = t
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def signal(B, l, j, z):
     """Signal ``x_j = b_j + sum_r c[j,r] . z_j[r]`` of neuron ``j`` of layer ``l`` (flat indexing)."""
     n = B.R * B.K

@@ -40,6 +40,7 @@ from sgevent.learn.traces import h_apply, h_props
 from sgevent.model.conv import entries, reduce_gradients
 from sgevent.model.network import Network
 from sgevent.numerics.propagator import propagate
+from sgevent.numerics.unrolled import propagate_rows
 
 __all__ = ["LearnArgs", "LearnState", "make_learn_args", "no_learning", "grads_from_accumulators", "LOSS_CODES",
            "LOSS_MEAN", "LOSS_LAST", "LOSS_MAX", "LOSS_MSE", "LOSS_ONSET", "push_event", "flush", "advance_source",
@@ -169,7 +170,7 @@ def advance_source(B, S, sc, s, i, t):
         h_props(B, s, d, sc)
         h_apply(sc.Pcs, src, s_off[s] + i * K, H, h_off[s] + i * K * (K - 1), K, sc.tmp)
     propagate(B.grid, B.rates[s], d, sc.P, sc.W1, sc.W2)
-    _apply(sc.P, src, s_off[s] + i * K, K, sc.W1)
+    propagate_rows(sc.P, src, s_off[s] + i * K, 1, K, sc.tmp)
     src_t[g] = t
 
 
@@ -182,38 +183,68 @@ def _src_index(B, s, i):
 
 
 @njit(cache=True)
-def _apply(P, src, a, K, tmp):
-    """``src[a:a+K] = P @ src[a:a+K]`` (lower-triangular P)."""
-    for r in range(K):
-        acc = 0.0
-        for c in range(r + 1):
-            acc += P[r, c] * src[a + c]
-        tmp[0, r] = acc
-    for r in range(K):
-        src[a + r] = tmp[0, r]
-
-
-@njit(cache=True)
-def _sync_layer(B, S, sc, s, t, g):
-    """Bring every source of source layer ``s`` (global source ids from ``g``) to ``t``."""
+def _sync_layer_traces(B, S, sc, s, t, g):
+    """:func:`_sync_layer` for a source layer with traces (``H`` too, one propagator pair per
+    run of equal elapsed times)."""
     K = B.K
     src, src_t, s_off = S.learn.src, S.learn.src_t, S.learn.s_off
     H, h_off = S.traces.H, S.traces.h_off
     last_d = -1.0
-    has_h = h_off[s + 1] > h_off[s]
     for i in range(B.n_pre[s]):
         d = t - src_t[g]
         if d > 0.0:
             if d != last_d:
                 propagate(B.grid, B.rates[s], d, sc.Ps, sc.W1, sc.W2)
-                if has_h:
-                    h_props(B, s, d, sc)
+                h_props(B, s, d, sc)
                 last_d = d
-            if has_h:
-                h_apply(sc.Pcs, src, s_off[s] + i * K, H, h_off[s] + i * K * (K - 1), K, sc.tmp)
-            _apply(sc.Ps, src, s_off[s] + i * K, K, sc.W1)
+            h_apply(sc.Pcs, src, s_off[s] + i * K, H, h_off[s] + i * K * (K - 1), K, sc.tmp)
+            propagate_rows(sc.Ps, src, s_off[s] + i * K, 1, K, sc.tmp)
             src_t[g] = t
         g += 1
+
+
+@njit(cache=True)
+def _sync_layer(B, S, sc, s, t, g):
+    """Bring every source of source layer ``s`` (global source ids from ``g``) to ``t``.
+
+    Sources are taken in runs of equal elapsed time (one K-specialised pass over the run's
+    rows), with two cached propagators (``sc.Ps`` and ``sc.P``, least recently used replaced):
+    between learning events most sources share one elapsed time and the few that spiked have
+    their own, so the shared propagator is computed once per event instead of after each of them.
+    """
+    if S.traces.h_off[s + 1] > S.traces.h_off[s]:
+        _sync_layer_traces(B, S, sc, s, t, g)
+        return
+    K = B.K
+    src, src_t, a0 = S.learn.src, S.learn.src_t, S.learn.s_off[s]
+    n = B.n_pre[s]
+    d_a = -1.0  # elapsed time held by sc.Ps
+    d_b = -1.0  # ... by sc.P
+    recent_a = True
+    i = 0
+    while i < n:
+        d = t - src_t[g + i]
+        if not d > 0.0:
+            i += 1
+            continue
+        r = i + 1
+        while r < n and t - src_t[g + r] == d:
+            r += 1
+        if d == d_a or (d != d_b and not recent_a):
+            if d != d_a:
+                propagate(B.grid, B.rates[s], d, sc.Ps, sc.W1, sc.W2)
+                d_a = d
+            propagate_rows(sc.Ps, src, a0 + i * K, r - i, K, sc.tmp)
+            recent_a = True
+        else:
+            if d != d_b:
+                propagate(B.grid, B.rates[s], d, sc.P, sc.W1, sc.W2)
+                d_b = d
+            propagate_rows(sc.P, src, a0 + i * K, r - i, K, sc.tmp)
+            recent_a = False
+        for q in range(i, r):
+            src_t[g + q] = t
+        i = r
 
 
 @njit(cache=True)
