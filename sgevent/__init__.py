@@ -9,6 +9,7 @@ Public API::
     ref = sgevent.simulate_reference(net, times, units, dt=1e-4)  # clock-driven reference
 """
 
+import sgevent._cache  # noqa: F401  (first: drops stale Numba caches after a change of the sources)
 from sgevent.engine.simulate import simulate
 from sgevent.errors import (
     BurstLimitError,
