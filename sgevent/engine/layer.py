@@ -7,6 +7,8 @@ into the heap. Arguments follow :mod:`sgevent.engine.phases` (``B``, ``S``, ``sc
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
 
@@ -18,7 +20,8 @@ from sgevent.numerics.queue import heap_push_compact
 from sgevent.numerics.unrolled import propagate_rows
 
 __all__ = ["bring_layer", "bring_neuron", "is_lazy", "add_jump_lazy", "signal", "add_jump", "fan_out",
-           "neuron_stats", "may_cross", "predict", "push_gate", "schedule"]
+           "neuron_stats", "Views", "layer_views", "stats_at", "may_cross", "predict", "predict_at", "push_gate",
+           "schedule"]
 
 
 @njit(cache=True)
@@ -156,6 +159,64 @@ def add_jump_lazy(B, nr, sc, touched, ctr, l, i, height, t):
     return moved
 
 
+class Views(NamedTuple):
+    """Layer ``l``'s arrays as views indexed by its neuron ``j``: ``z, c, c1`` (n, R, K), the
+    bound norms (n, R), ``b, y0, thd, ver, forced`` (n,). Indexed by loop variables, they spare
+    the per-neuron loop the offset arithmetic and the negative-index wraparound that Numba adds
+    to a computed flat index (:func:`neuron_stats` reads flat offsets)."""
+
+    z: np.ndarray
+    c: np.ndarray
+    c1: np.ndarray
+    n0p: np.ndarray
+    n0n: np.ndarray
+    n2p: np.ndarray
+    n2n: np.ndarray
+    b: np.ndarray
+    y0: np.ndarray
+    thd: np.ndarray
+    ver: np.ndarray
+    forced: np.ndarray
+
+
+@njit(cache=True, inline="always")
+def layer_views(B, nr, l):
+    """The :class:`Views` of hidden layer ``l`` on ``B`` and ``nr``."""
+    n, R, K = B.n_post[l], B.R, B.K
+    c0, c1 = B.c_off[l], B.c_off[l + 1]
+    r0, r1 = B.nr_off[l], B.nr_off[l + 1]
+    p0, p1 = B.post_off[l], B.post_off[l + 1]
+    return Views(
+        z=nr.z[c0:c1].reshape(n, R, K), c=B.c[c0:c1].reshape(n, R, K), c1=B.c1[c0:c1].reshape(n, R, K),
+        n0p=B.n0p[r0:r1].reshape(n, R), n0n=B.n0n[r0:r1].reshape(n, R), n2p=B.n2p[r0:r1].reshape(n, R),
+        n2n=B.n2n[r0:r1].reshape(n, R), b=B.b[p0:p1], y0=nr.y0[p0:p1], thd=nr.thd[p0:p1], ver=nr.ver[p0:p1],
+        forced=nr.forced[p0:p1],
+    )
+
+
+@njit(cache=True, inline="always")
+def stats_at(V, j):
+    """:func:`neuron_stats` of neuron ``j`` on the layer's :class:`Views` (the same sums in the
+    same order)."""
+    R, K = V.z.shape[1], V.z.shape[2]
+    x = V.b[j]
+    d1 = 0.0
+    m2 = 0.0
+    xmax = x
+    for r in range(R):
+        zp = 0.0
+        zn = 0.0
+        for k in range(K):
+            v = V.z[j, r, k]
+            x += V.c[j, r, k] * v
+            d1 += V.c1[j, r, k] * v
+            zp = max(zp, v)
+            zn = max(zn, -v)
+        m2 += V.n2p[j, r] * zp + V.n2n[j, r] * zn
+        xmax += V.n0p[j, r] * zp + V.n0n[j, r] * zn
+    return x, d1, m2, xmax
+
+
 @njit(cache=True, inline="always")
 def neuron_stats(B, l, j, z):
     """``(x, c1 . z, M2, x_max)`` of neuron ``j`` (flat indexing).
@@ -222,6 +283,17 @@ def predict(B, nr, sc, l, j, t, horizon_abs, tol):
         z=nr.z[a:a + n].reshape(R, K), c=B.c[a:a + n].reshape(R, K), c1=B.c1[a:a + n].reshape(R, K),
         n0p=B.n0p[r0:r1], n0n=B.n0n[r0:r1], n2p=B.n2p[r0:r1], n2n=B.n2n[r0:r1], b=B.b[g], theta_0=B.theta_0[l],
         y0=nr.y0[g], thd=nr.thd[g], own0=B.own0[l], own_th=B.own_th[l], rates=B.rates[l],
+    )
+    return next_crossing(B.grid, nrn, horizon_abs - t, tol, Workspace(P=sc.P, W1=sc.W1, W2=sc.W2, zs=sc.zs))
+
+
+@njit(cache=True, inline="always")
+def predict_at(B, V, sc, l, j, t, horizon_abs, tol):
+    """:func:`predict` on the layer's :class:`Views` (inlined: its (R, K) arrays are views of
+    the views, no reshape and no call that carries ``B``)."""
+    nrn = Neuron(
+        z=V.z[j], c=V.c[j], c1=V.c1[j], n0p=V.n0p[j], n0n=V.n0n[j], n2p=V.n2p[j], n2n=V.n2n[j], b=V.b[j],
+        theta_0=B.theta_0[l], y0=V.y0[j], thd=V.thd[j], own0=B.own0[l], own_th=B.own_th[l], rates=B.rates[l],
     )
     return next_crossing(B.grid, nrn, horizon_abs - t, tol, Workspace(P=sc.P, W1=sc.W1, W2=sc.W2, zs=sc.zs))
 

@@ -34,11 +34,12 @@ from sgevent.engine.layer import (
     bring_layer,
     fan_out,
     is_lazy,
+    layer_views,
     may_cross,
-    neuron_stats,
-    predict,
+    predict_at,
     push_gate,
     signal,
+    stats_at,
 )
 from sgevent.engine.lazy import check_lazy
 from sgevent.engine.state import (
@@ -361,7 +362,8 @@ def _check_neurons(B, LA, S, sc, X, sp, l, when):
     t = when[0]
     nr, ctr, info, stats = S.neurons, S.ctr, S.out.info, S.out.stats
     heap, cur_ids, cur_h, forced_ids = S.heap, S.inst.cur_ids, S.inst.cur_h, S.inst.forced_ids
-    z, y0, thd, ver, forced, gate = nr.z, nr.y0, nr.thd, nr.ver, nr.forced, S.traces.gate
+    ver, gate = nr.ver, S.traces.gate
+    V = layer_views(B, nr, l)  # indexed by j below (the layer's offsets and wraparound spared)
     touched, check_all = _layer_flags(B, S, l)
     tr = LA.active and LA.traces
     hp = (B.theta_0[l], B.spike_gain[l], B.m_f[l], B.max_burst[l])
@@ -372,15 +374,15 @@ def _check_neurons(B, LA, S, sc, X, sp, l, when):
         if j < 0 or j >= n_post:
             continue
         g = p0 + j
-        force = forced[g] and not touched
-        forced[g] = False
-        st = neuron_stats(B, l, j, z)
+        force = V.forced[j] and not touched
+        V.forced[j] = False
+        st = stats_at(V, j)
         if tr:  # the gate [x > 0] where the neuron is checked, and its next switch
             if (1.0 if st[0] > 0.0 else 0.0) != gate[g]:
                 _check_gate(B, LA, S, sc, l, j, t, st[0])
             if check_all:
                 push_gate(B, nr, gate, heap, ctr, sc, l, j, when, X.tol)
-        count, height = fire(y0, thd, g, st[0], force, hp)
+        count, height = fire(V.y0, V.thd, j, st[0], force, hp)
         if count < 0:
             error_at(info, l, j, t)
             return STATUS_BURST
@@ -395,10 +397,10 @@ def _check_neurons(B, LA, S, sc, X, sp, l, when):
                 error_at(info, l, j, t)
                 return STATUS_BUDGET
         # re-predict: a new version, and the next crossing unless the bound rules it out
-        ver[g] += 1
+        V.ver[j] += 1
         stats[ST_PREDICTIONS] += 1
-        if may_cross(B, l, st, y0[g], thd[g], when[1] - t):
-            s = predict(B, nr, sc, l, j, t, when[1], X.tol)
+        if may_cross(B, l, st, V.y0[j], V.thd[j], when[1] - t):
+            s = predict_at(B, V, sc, l, j, t, when[1], X.tol)
             if s != s:
                 error_at(info, l, j, t)
                 return STATUS_SEARCH

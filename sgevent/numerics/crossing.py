@@ -77,7 +77,7 @@ def search_coefficients(c: np.ndarray, G: np.ndarray):
     return c1, pos(c), pos(-c), pos(c2), pos(-c2)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _positive_root(a, b, c):
     """Positive root of ``a u^2 + b u + c`` with ``a >= 0`` and ``c < 0`` (inf if none)."""
     if a <= 0.0:
@@ -91,7 +91,7 @@ def _positive_root(a, b, c):
     return (-b + sq) / (2.0 * a)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def state_bounds(z, n_pos, n_neg):
     """``sum_r n_pos[r] max(z[r]+) + n_neg[r] max(z[r]-)``: a bound valid for all future times.
 
@@ -117,7 +117,7 @@ def state_bounds(z, n_pos, n_neg):
     return tot
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _propagate_rows(P, z, out):
     """``out[r] = P @ z[r]`` for lower-triangular P (writes ``out``)."""
     R, K = z.shape
@@ -129,7 +129,7 @@ def _propagate_rows(P, z, out):
             out[r, i] = acc
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _dot(a, z):
     R, K = z.shape
     acc = 0.0
@@ -168,14 +168,14 @@ class Workspace(NamedTuple):
     zs: np.ndarray     # (R, K) state at the trial point
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _gap(b, c, zs, ycur, theta_0, tcur):
     """The threshold function ``f = x - yhat0 - theta`` at cascade state ``zs`` (R, K), own
     bucket 0 ``ycur`` and dynamic threshold ``tcur`` (read-out ``c``, bias ``b``)."""
     return b + _dot(c, zs) - ycur - theta_0 - tcur
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _own_decay(grid, x0, rate, s):
     """``x0`` decayed over ``s``: ``x0 rate^s`` (grid, a factor per step) or ``x0 exp(-rate s)``."""
     if grid:
@@ -183,7 +183,7 @@ def _own_decay(grid, x0, rate, s):
     return x0 * np.exp(-rate * s)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _state_at(grid, rates, s, z, P, W1, W2, zs):
     """``zs = P(s) z`` (writes ``P, W1, W2, zs``)."""
     propagate(grid, rates, s, P, W1, W2)
