@@ -34,7 +34,7 @@ def fire(y0, thd, g, x, force, hp):
     return count, height
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def error_at(info, l, j, t):
     """Where the loop stopped with an error (``out.info``)."""
     info[INFO_LAYER] = l
@@ -42,7 +42,7 @@ def error_at(info, l, j, t):
     info[INFO_TIME] = t
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def record(sp, ctr, l, j, t, height, count):
     """Append the spike event to ``sp`` (capacity ensured by the loop) and count its spikes."""
     n = ctr[C_N_EVENTS]
@@ -62,7 +62,7 @@ def spike_source(B, S, sc, l, j, t, height):
     S.learn.src[S.learn.s_off[l + 1] + j * B.K] += height
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def push_prediction(heap, ver, ctr, stats, t_s, g):
     """Push neuron g's prediction at ``t_s``, counting pushes and compactions."""
     if schedule(heap, ver, ctr, t_s, g):

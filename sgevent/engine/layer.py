@@ -298,7 +298,7 @@ def predict_at(B, V, sc, l, j, t, horizon_abs, tol):
     return next_crossing(B.grid, nrn, horizon_abs - t, tol, Workspace(P=sc.P, W1=sc.W1, W2=sc.W2, zs=sc.zs))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def schedule(heap, ver, ctr, t_s, nid):
     """Push the prediction ``(t_s, nid)`` with the owner's current version ``ver[nid]`` (heap
     compacted when full; ``ctr[C_HSIZE]``, ``ctr[C_SEQ]`` advanced). Returns True if it compacted."""
