@@ -9,7 +9,7 @@ import numpy as np
 from numba import njit
 
 from sgevent.engine.emit import error_at, fire, push_prediction, record, spike_source
-from sgevent.engine.layer import bring_neuron, may_cross, neuron_stats, predict
+from sgevent.engine.layer import bring_neuron, layer_views, may_cross, predict, stats_at
 from sgevent.engine.state import (
     C_N_FORCED,
     C_N_PREV,
@@ -79,6 +79,7 @@ def check_lazy(B, LA, S, sc, X, sp, l, t):
     re-checked there (``nr.recheck``), with its decayed state and a tighter bound. Clears the
     marks. Returns the status."""
     nr, ctr, info = S.neurons, S.ctr, S.out.info
+    V = layer_views(B, nr, l)
     cur_ids, cur_h, touched = S.inst.cur_ids, S.inst.cur_h, S.inst.touched
     hp = (B.theta_0[l], B.spike_gain[l], B.m_f[l], B.max_burst[l])
     p0, n_prev = B.post_off[l], ctr[C_N_PREV]
@@ -94,7 +95,7 @@ def check_lazy(B, LA, S, sc, X, sp, l, t):
         S.out.updates[l] += bring_neuron(B, nr, sc, l, j, t)
         force = nr.forced[g] and not nr.mark[g] and not nr.recheck[g]
         nr.forced[g] = False
-        st = neuron_stats(B, l, j, nr.z)
+        st = stats_at(V, j)
         count, height = fire(nr.y0, nr.thd, g, st[0], force, hp)
         if count < 0:
             status = STATUS_BURST
