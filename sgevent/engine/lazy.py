@@ -9,7 +9,7 @@ import numpy as np
 from numba import njit
 
 from sgevent.engine.emit import error_at, fire, push_prediction, record, spike_source
-from sgevent.engine.layer import bring_neuron, layer_views, may_cross, predict, stats_at
+from sgevent.engine.layer import bring_neuron, layer_views, may_cross, predict_at, stats_at
 from sgevent.engine.state import (
     C_N_FORCED,
     C_N_PREV,
@@ -42,18 +42,18 @@ def _candidate(B, S, l, q, check_all, n_touched):
 
 
 @njit(cache=True)
-def _repredict(B, S, sc, X, l, j, t, st):
+def _repredict(B, S, V, sc, X, l, j, t, st):
     """New version of neuron ``j``'s prediction: its next crossing within the lookahead, else a
-    re-check at the lookahead unless it is provably silent for ever. Returns False if the
-    search failed."""
+    re-check at the lookahead unless it is provably silent for ever (``V``: the layer's
+    :class:`~sgevent.engine.layer.Views`). Returns False if the search failed."""
     nr, ctr, stats = S.neurons, S.ctr, S.out.stats
     g = B.post_off[l] + j
-    nr.ver[g] += 1
+    V.ver[j] += 1
     stats[ST_PREDICTIONS] += 1
     h_abs = min(X.t_end, t + B.lookahead)
     s = np.inf
-    if may_cross(B, l, st, nr.y0[g], nr.thd[g], h_abs - t):
-        s = predict(B, nr, sc, l, j, t, h_abs, X.tol)
+    if may_cross(B, l, st, V.y0[j], V.thd[j], h_abs - t):
+        s = predict_at(B, V, sc, l, j, t, h_abs, X.tol)
         if s != s:
             return False
     nr.recheck[g] = False
@@ -108,7 +108,7 @@ def check_lazy(B, LA, S, sc, X, sp, l, t):
             n_this += 1
             if ctr[C_N_SPIKES] > X.spike_budget:
                 status = STATUS_BUDGET
-        if status == STATUS_OK and not _repredict(B, S, sc, X, l, j, t, st):
+        if status == STATUS_OK and not _repredict(B, S, V, sc, X, l, j, t, st):
             status = STATUS_SEARCH
         if status != STATUS_OK:
             error_at(info, l, j, t)
